@@ -21,9 +21,9 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
+from tests.utils.server import RunningServer, free_port, start_server
 
 from outagecast import schema
-from tests.utils.server import RunningServer, free_port, start_server
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -37,10 +37,10 @@ def _log(msg: str) -> None:
 def prepare(home: Path) -> tuple[pd.DataFrame, Path]:
     """Dataset + our model (cold-start path) + the original RandomForest pipeline."""
     import joblib
+    from outagecast.ml.train import load_training_frame
 
     from outagecast.ml.bootstrap import ensure_dataset, ensure_model
     from outagecast.ml.features import build_pipeline
-    from outagecast.ml.train import load_training_frame
     from outagecast.settings import Settings
 
     settings = Settings(outagecast_home=home)
@@ -93,9 +93,20 @@ def start_baseline(rf_path: Path, db_url: str, log_path: Path) -> RunningServer:
     port = free_port()
     log = open(log_path, "wb")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.baseline_app", "--model", str(rf_path), "--database-url", db_url,
-         "--port", str(port)],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "bench.baseline_app",
+            "--model",
+            str(rf_path),
+            "--database-url",
+            db_url,
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     server = RunningServer(process=proc, url=f"http://127.0.0.1:{port}", log_path=log_path)
     deadline = time.monotonic() + 120
@@ -121,7 +132,9 @@ def run_backend(backend: str, home: Path, frame: pd.DataFrame, rf_path: Path, qu
             reps_base = {1: 100, 100: 3, 1_000: 1, 10_000: 1}[size]
             if quick and size >= 1_000:
                 reps_base = 1 if size == 1_000 else 0
-            bodies = [{"features": request_rows(frame, size, seed=i)} for i in range(max(reps_ours, reps_base))]
+            bodies = [
+                {"features": request_rows(frame, size, seed=i)} for i in range(max(reps_ours, reps_base))
+            ]
             t_ours = time_posts(ours.url, bodies[:reps_ours])
             _log(f"[{backend}] {size:>6} rows: ours {statistics.median(t_ours):.4f} s")
             t_base = time_posts(base.url, bodies[:reps_base]) if reps_base else []
@@ -138,7 +151,8 @@ def run_backend(backend: str, home: Path, frame: pd.DataFrame, rf_path: Path, qu
 
 def report(results: list[dict]) -> None:
     print("\n/predict end to end over loopback HTTP (predict + persist), median of repeats")
-    print(f"{'backend':<9}{'rows':>7}{'ours s':>11}{'rows/s':>11}{'original s':>12}{'rows/s':>10}{'speed-up':>10}")
+    header = ("backend", "rows", "ours s", "rows/s", "original s", "rows/s", "speed-up")
+    print("".join(f"{h:<9}" if i == 0 else f"{h:>11}" for i, h in enumerate(header)))
     for r in results:
         ours = statistics.median(r["ours"])
         line = f"{r['backend']:<9}{r['rows']:>7}{ours:>11.4f}{r['rows'] / ours:>11.0f}"

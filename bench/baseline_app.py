@@ -82,4 +82,6 @@ if __name__ == "__main__":
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    uvicorn.run(build_app(args.model, args.database_url), host="127.0.0.1", port=args.port, log_level="warning")
+    uvicorn.run(
+        build_app(args.model, args.database_url), host="127.0.0.1", port=args.port, log_level="warning"
+    )

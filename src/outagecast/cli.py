@@ -94,9 +94,13 @@ def corrupt(
 
 @app.command()
 def train(
-    data: Annotated[Path | None, typer.Option(help="Training CSV (default: the dataset, generated if missing).")] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="Training CSV (default: the dataset, generated if missing).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object.")] = False,
-    compare: Annotated[bool, typer.Option(help="Also train the original RandomForest(100) on the same split.")] = False,
+    compare: Annotated[
+        bool, typer.Option(help="Also train the original RandomForest(100) on the same split.")
+    ] = False,
 ) -> None:
     """Train the model, report its quality against the oracle, and save it for the API."""
     from outagecast.ml.bootstrap import train_and_save

@@ -54,7 +54,9 @@ def test_no_model_gives_503_model_not_loaded(tmp_path: Path) -> None:
 
 def test_random_future_policy(trained_home: Path, tmp_path: Path) -> None:
     settings = Settings(
-        outagecast_home=trained_home, database_url=f"sqlite:///{tmp_path}/t.db", start_time_policy="random_future"
+        outagecast_home=trained_home,
+        database_url=f"sqlite:///{tmp_path}/t.db",
+        start_time_policy="random_future",
     )
     with TestClient(create_app(settings)) as client:
         rows = client.post("/predict", json={"features": [ORIGINAL_EXAMPLE] * 50}).json()["predictions"]

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pandas as pd
 import pytest
+from outagecast.ml.predict import load_predictor
 
 from outagecast import schema
-from outagecast.ml.predict import load_predictor
 from outagecast.settings import Settings
 
 ORIGINAL_EXAMPLE = {
@@ -42,7 +42,7 @@ def test_original_example_returns_every_field(client: httpx.Client) -> None:
     response = client.post("/predict", json={"features": [ORIGINAL_EXAMPLE]})
     assert response.status_code == 200, response.text
     (row,) = response.json()["predictions"]
-    assert RESPONSE_FIELDS <= row.keys()
+    assert row.keys() >= RESPONSE_FIELDS
     assert row["predicted_hours"] > 0
     assert row["model_version"] == client.get("/health").json()["model_version"]
     start, end = _parse(row["start_time"]), _parse(row["predicted_end_time"])
@@ -54,7 +54,12 @@ def test_original_example_returns_every_field(client: httpx.Client) -> None:
 
 def test_predictions_match_the_saved_model(client: httpx.Client, trained_home) -> None:
     rows = [
-        {**ORIGINAL_EXAMPLE, "severity": sev, "backup_system_triggered": b, "start_time": "2025-03-04T02:30:00Z"}
+        {
+            **ORIGINAL_EXAMPLE,
+            "severity": sev,
+            "backup_system_triggered": b,
+            "start_time": "2025-03-04T02:30:00Z",
+        }
         for sev in schema.SEVERITIES
         for b in schema.YES_NO
     ]
@@ -68,7 +73,9 @@ def test_predictions_match_the_saved_model(client: httpx.Client, trained_home) -
 
 
 def test_batch_keeps_order_and_echoes_inputs(client: httpx.Client) -> None:
-    rows = [{**ORIGINAL_EXAMPLE, "ticket_count": i, "start_time": "2025-01-01T10:00:00+02:00"} for i in range(100)]
+    rows = [
+        {**ORIGINAL_EXAMPLE, "ticket_count": i, "start_time": "2025-01-01T10:00:00+02:00"} for i in range(100)
+    ]
     got = client.post("/predict", json={"features": rows, "source": "scheduled"}).json()["predictions"]
     assert [g["ticket_count"] for g in got] == list(range(100))
     assert {_parse(g["start_time"]) for g in got} == {datetime(2025, 1, 1, 8, tzinfo=UTC)}

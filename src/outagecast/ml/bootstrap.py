@@ -24,8 +24,12 @@ def ensure_dataset(settings: Settings, *, progress: bool = False) -> Path:
 
     path = settings.dataset_path
     if not path.exists():
-        log.info("no dataset at %s: generating %d rows (seed %d)", path, settings.dataset_rows,
-                 settings.dataset_seed)
+        log.info(
+            "no dataset at %s: generating %d rows (seed %d)",
+            path,
+            settings.dataset_rows,
+            settings.dataset_seed,
+        )
         write_dataset(path, settings.dataset_rows, settings.dataset_seed, progress=progress)
     return path
 

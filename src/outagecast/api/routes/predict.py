@@ -20,7 +20,9 @@ router = APIRouter(tags=["predictions"])
         503: {"description": "Model not loaded, or database unavailable"},
     },
 )
-def predict(body: PredictRequest, predictor: PredictorDep, session: SessionDep, settings: SettingsDep) -> dict:
+def predict(
+    body: PredictRequest, predictor: PredictorDep, session: SessionDep, settings: SettingsDep
+) -> dict:
     """Predict the duration of one or more outages and store every prediction."""
     if len(body.features) > settings.max_batch_rows:
         raise HTTPException(
@@ -28,8 +30,9 @@ def predict(body: PredictRequest, predictor: PredictorDep, session: SessionDep, 
             detail=f"features has {len(body.features)} rows; at most {settings.max_batch_rows} "
             "are accepted per request (MAX_BATCH_ROWS): split the batch",
         )
-    records = predict_rows(features_frame(body.features), predictor=predictor, settings=settings,
-                           source=body.source)
+    records = predict_rows(
+        features_frame(body.features), predictor=predictor, settings=settings, source=body.source
+    )
     with session.begin():
         repository.insert_predictions(session, rows=_db_rows(records))
     return {"predictions": records}

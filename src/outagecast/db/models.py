@@ -1,0 +1,162 @@
+"""The ORM: the tables OutageCast stores (SQLAlchemy 2 typed declarative).
+
+Schema changes go through Alembic (``db/migrations``); a test checks that the migrated
+schema matches this metadata on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+# Allowed values of the constrained string columns (the database enforces them too).
+SOURCES: Final = ("webapp", "scheduled")
+CRITICALITIES: Final = ("none", "low", "medium", "high")
+
+# Deterministic constraint and index names: SQLite batch migrations and later
+# drop/alter operations need to name constraints the same way on every backend.
+NAMING_CONVENTION: Final = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only auto-increments an ``INTEGER PRIMARY KEY``; PostgreSQL gets a 64-bit id.
+BigIntId = BigInteger().with_variant(Integer(), "sqlite")
+JsonDoc = JSON().with_variant(JSONB(), "postgresql")
+# Portable "now" for rows written by raw SQL; the ORM fills timestamps itself (utcnow).
+SERVER_NOW = text("CURRENT_TIMESTAMP")
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    """CHECK constraint text for a column limited to fixed literals (our constants, never input)."""
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as UTC and always read back as an aware UTC ``datetime``.
+
+    SQLite keeps no offset (an aware value would be written as local wall time and read
+    back naive), so values are converted to UTC on the way in on every backend. A naive
+    value is taken to be UTC already, as the dataset's timestamps are.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        # SQLite stores text: drop the (now always UTC) offset so every row sorts and
+        # compares as the same "YYYY-MM-DD HH:MM:SS.ffffff" string form.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every OutageCast table."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Prediction(Base):
+    """One served prediction: the eight inputs, the output and where it came from."""
+
+    __tablename__ = "predictions"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    timestamp: Mapped[datetime] = mapped_column(
+        UTCDateTime(), nullable=False, default=utcnow, server_default=SERVER_NOW
+    )
+    model_version: Mapped[str] = mapped_column(String(), nullable=False)
+    source: Mapped[str] = mapped_column(String(16), nullable=False, default="webapp", server_default="webapp")
+    # The eight model inputs (schema.FEATURES), as used for the prediction.
+    cloud_provider: Mapped[str | None] = mapped_column(String())
+    service: Mapped[str | None] = mapped_column(String())
+    severity: Mapped[str | None] = mapped_column(String())
+    start_time: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    system_load_before_outage: Mapped[float | None] = mapped_column(Float())
+    # True when system_load_before_outage was filled in, so monitoring can leave it out.
+    system_load_imputed: Mapped[bool] = mapped_column(
+        Boolean(), nullable=False, default=False, server_default=text("false")
+    )
+    number_of_customers_affected: Mapped[int | None] = mapped_column(Integer())
+    ticket_count: Mapped[int | None] = mapped_column(Integer())
+    backup_system_triggered: Mapped[str | None] = mapped_column(String(3))
+    # Outputs.
+    predicted_hours: Mapped[float] = mapped_column(Float(), nullable=False)
+    is_anomaly: Mapped[bool] = mapped_column(Boolean(), nullable=False)
+    predicted_end_time: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Client-supplied key, reserved for idempotent retries (a unique index comes with that feature).
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    incident_id: Mapped[str | None] = mapped_column(String())
+
+    __table_args__ = (
+        CheckConstraint(_one_of("source", SOURCES), name="source"),
+        # One index per past-predictions filter, each ending in timestamp for the
+        # newest-first ordering.
+        Index("ix_predictions_timestamp", "timestamp"),
+        Index("ix_predictions_source_timestamp", "source", "timestamp"),
+        Index("ix_predictions_model_version_timestamp", "model_version", "timestamp"),
+        Index("ix_predictions_is_anomaly_timestamp", "is_anomaly", "timestamp"),
+    )
+
+    def __repr__(self) -> str:
+        return f"Prediction(id={self.id!r}, timestamp={self.timestamp!r}, source={self.source!r})"
+
+
+class IngestionStat(Base):
+    """What one ingested CSV file held: row counts, error types and the resulting criticality."""
+
+    __tablename__ = "ingestion_stats"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    timestamp: Mapped[datetime] = mapped_column(
+        UTCDateTime(), nullable=False, default=utcnow, server_default=SERVER_NOW
+    )
+    filename: Mapped[str] = mapped_column(String(), nullable=False)
+    total_rows: Mapped[int] = mapped_column(Integer(), nullable=False)
+    valid_rows: Mapped[int] = mapped_column(Integer(), nullable=False)
+    invalid_rows: Mapped[int] = mapped_column(Integer(), nullable=False)
+    criticality: Mapped[str] = mapped_column(String(8), nullable=False)
+    # Error type -> number of rows (or occurrences) with that error.
+    error_types: Mapped[dict[str, Any]] = mapped_column(JsonDoc, nullable=False, default=dict)
+    data_docs_url: Mapped[str | None] = mapped_column(String())
+
+    __table_args__ = (
+        CheckConstraint(_one_of("criticality", CRITICALITIES), name="criticality"),
+        Index("ix_ingestion_stats_timestamp", "timestamp"),
+    )
+
+    def __repr__(self) -> str:
+        return f"IngestionStat(id={self.id!r}, filename={self.filename!r}, criticality={self.criticality!r})"
