@@ -162,5 +162,36 @@ def serve(
     )
 
 
+@app.command()
+def ui(
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the web app.")] = 8501,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+) -> None:
+    """Serve the web app (Streamlit), talking to the API at API_URL."""
+    from outagecast.settings import get_settings
+    from outagecast.webapp.launch import run_ui
+
+    settings = get_settings()
+    key = settings.api_key.get_secret_value() if settings.api_key else None
+    process = run_ui(port, settings.api_url, host=host, api_key=key)
+    try:
+        raise typer.Exit(process.wait())
+    except KeyboardInterrupt:
+        process.terminate()
+        process.wait()
+
+
+@app.command()
+def up(
+    api_port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the API.")] = 8000,
+    ui_port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the web app.")] = 8501,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+) -> None:
+    """Start OutageCast on the embedded defaults: the API (training a first model if needed) and the web app."""
+    from outagecast.runner import run_stack
+
+    raise typer.Exit(run_stack(host=host, api_port=api_port, ui_port=ui_port))
+
+
 if __name__ == "__main__":  # pragma: no cover - python -m outagecast.cli
     app()

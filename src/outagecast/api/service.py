@@ -30,7 +30,7 @@ def resolve_start_times(raw: pd.Series, *, policy: str, now: datetime, rng: np.r
     if policy == "random_future":
         days = rng.uniform(*_RANDOM_FUTURE_DAYS, size=len(given))
         fill = fill + pd.to_timedelta(days, unit="D")
-    return given.where(~missing, fill)
+    return given.where(~missing, fill).dt.round("us")
 
 
 def predict_rows(
@@ -55,7 +55,8 @@ def predict_rows(
         model_version=predictor.version,
         source=source,
         timestamp=now,
-        predicted_end_time=frame["start_time"] + pd.to_timedelta(hours, unit="h"),
+        # Databases keep microseconds: round here so what is answered is what is stored.
+        predicted_end_time=(frame["start_time"] + pd.to_timedelta(hours, unit="h")).dt.round("us"),
     )
     records = out.to_dict(orient="records")
     return records
