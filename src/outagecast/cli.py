@@ -187,7 +187,7 @@ def up(
     ui_port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the web app.")] = 8501,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
 ) -> None:
-    """Start OutageCast on the embedded defaults: the API (training a first model if needed) and the web app."""
+    """Start OutageCast on the embedded defaults: API (training a first model if needed) and web app."""
     from outagecast.runner import run_stack
 
     raise typer.Exit(run_stack(host=host, api_port=api_port, ui_port=ui_port))

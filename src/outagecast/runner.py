@@ -53,7 +53,9 @@ def run_stack(*, host: str, api_port: int, ui_port: int) -> int:
         web = run_ui(ui_port, api_url, host=host, api_key=key)
         children.append(web)
         wait_until_ready(f"http://{host}:{ui_port}", process=web, timeout=120)
-        log.info("OutageCast is up: API %s (docs %s/docs), web app http://%s:%d", api_url, api_url, host, ui_port)
+        log.info(
+            "OutageCast is up: API %s (docs %s/docs), web app http://%s:%d", api_url, api_url, host, ui_port
+        )
         while all(child.poll() is None for child in children):
             time.sleep(1)
         failed = next(child for child in children if child.poll() is not None)

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = None
     start_time_policy: Literal["now", "random_future"] = "now"
     max_batch_rows: int = Field(10_000, ge=1, le=1_000_000)
+    # Nominal coverage of the prediction intervals returned with every prediction.
+    interval_coverage: float = Field(0.8, ge=0.5, le=0.995)
     # Where the trained model lives until the registry takes over (relative to var_dir).
     model_file: Path = Path("model/model.joblib")
     dataset_file: Path = Path("cloud_outages_dataset.csv")

@@ -38,7 +38,11 @@ def _tables(url: str) -> set[str]:
 def test_history_is_linear_with_one_head() -> None:
     script = ScriptDirectory.from_config(alembic_config(""))
     assert len(script.get_heads()) == 1
-    assert script.get_current_head() == head_revision() == "0001"
+    assert script.get_current_head() == head_revision()
+    # Each revision builds on the one before it: 0001 <- 0002 <- ... (numbered in order).
+    chain = [rev.revision for rev in script.walk_revisions()][::-1]
+    assert chain == [f"{i:04d}" for i in range(1, len(chain) + 1)]
+    assert all(not isinstance(rev.down_revision, tuple) for rev in script.walk_revisions())
 
 
 def test_shipped_alembic_ini_finds_the_same_migrations() -> None:

@@ -76,15 +76,31 @@ class PredictionOut(IncidentFeatures):
     system_load_before_outage: float
     system_load_imputed: bool
     predicted_hours: float
+    predicted_hours_low: float | None = Field(None, description="Lower bound of the interval, hours.")
+    predicted_hours_high: float | None = Field(None, description="Upper bound of the interval, hours.")
+    interval_coverage: float | None = Field(None, description="Nominal coverage of the interval.")
     is_anomaly: bool
     model_version: str
     predicted_end_time: datetime
 
 
+class Explanation(BaseModel):
+    """Additive attribution: ``base_hours + sum(contributions) == predicted_hours``."""
+
+    base_hours: float = Field(..., description="The model's average prediction.")
+    contributions: dict[str, float] = Field(..., description="Hours added by each input.")
+
+
+class ExplainedPrediction(PredictionOut):
+    """A prediction with its explanation (``POST /predict?explain=true``)."""
+
+    explanation: Explanation | None = None
+
+
 class PredictResponse(BaseModel):
     """The predictions, in request order."""
 
-    predictions: list[PredictionOut]
+    predictions: list[ExplainedPrediction]
 
 
 class PastPrediction(PredictionOut):

@@ -34,9 +34,20 @@ def resolve_start_times(raw: pd.Series, *, policy: str, now: datetime, rng: np.r
 
 
 def predict_rows(
-    frame: pd.DataFrame, *, predictor: Predictor, settings: Settings, source: str, now: datetime | None = None
+    frame: pd.DataFrame,
+    *,
+    predictor: Predictor,
+    settings: Settings,
+    source: str,
+    coverage: float | None = None,
+    explain: bool = False,
+    now: datetime | None = None,
 ) -> list[dict]:
-    """Predict every row with one model call; return the records to store and to answer with."""
+    """Predict every row with one model call; return the records to store and to answer with.
+
+    Each record carries the interval for ``coverage`` (default: the settings') when the model
+    was calibrated, and with ``explain`` an ``explanation`` (not stored).
+    """
     now = now or datetime.now(UTC)
     frame = frame.copy()
     frame["start_time"] = resolve_start_times(
@@ -46,11 +57,16 @@ def predict_rows(
     imputed = load.isna()
     frame["system_load_before_outage"] = load.fillna(schema.DEFAULT_SYSTEM_LOAD)
 
-    hours = np.asarray(predictor.predict(frame), dtype=float)
+    coverage = coverage or settings.interval_coverage
+    hours, low, high = predictor.predict_with_interval(frame, coverage)
     hours = np.maximum(hours, 0.0)  # a duration is never negative, whatever a regressor says
+    has_interval = low is not None
     out = frame.assign(
         system_load_imputed=imputed.to_numpy(),
         predicted_hours=hours,
+        predicted_hours_low=low if has_interval else None,
+        predicted_hours_high=high if has_interval else None,
+        interval_coverage=coverage if has_interval else None,
         is_anomaly=hours > settings.anomaly_threshold_hours,
         model_version=predictor.version,
         source=source,
@@ -59,4 +75,20 @@ def predict_rows(
         predicted_end_time=(frame["start_time"] + pd.to_timedelta(hours, unit="h")).dt.round("us"),
     )
     records = out.to_dict(orient="records")
+    if explain:  # only when asked: attributions cost more than the prediction itself
+        for record, explanation in zip(records, explanations(frame, predictor=predictor), strict=True):
+            record["explanation"] = explanation
     return records
+
+
+def explanations(frame: pd.DataFrame, *, predictor: Predictor) -> list[dict]:
+    """Per-row additive attributions in hours (exact tree SHAP), one model call for the batch.
+
+    ``frame`` is the prepared frame the prediction used (start times resolved, load filled).
+    """
+    base, contributions = predictor.contributions(frame)
+    names = list(contributions.columns)
+    return [
+        {"base_hours": float(b), "contributions": dict(zip(names, map(float, row), strict=True))}
+        for b, row in zip(base, contributions.to_numpy(), strict=True)
+    ]

@@ -117,6 +117,10 @@ class Prediction(Base):
     predicted_hours: Mapped[float] = mapped_column(Float(), nullable=False)
     is_anomaly: Mapped[bool] = mapped_column(Boolean(), nullable=False)
     predicted_end_time: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Prediction interval (revision 0002): bounds in hours and their nominal coverage.
+    predicted_hours_low: Mapped[float | None] = mapped_column(Float())
+    predicted_hours_high: Mapped[float | None] = mapped_column(Float())
+    interval_coverage: Mapped[float | None] = mapped_column(Float())
     # Client-supplied key, reserved for idempotent retries (a unique index comes with that feature).
     request_id: Mapped[str | None] = mapped_column(String(64))
     incident_id: Mapped[str | None] = mapped_column(String())

@@ -31,8 +31,10 @@ from outagecast.ml.features import (
     category_text,
     model_column_sources,
 )
+from outagecast.ml.intervals import IntervalCalibrator
 
 logger = logging.getLogger(__name__)
+INTERVAL_GROUP = "severity"  # the input whose levels the intervals are calibrated within
 
 
 class _MatrixBuilder:
@@ -103,6 +105,7 @@ class Predictor:
         self.version = version
         self.trained_at = trained_at or datetime.now(UTC)
         self.metrics: dict[str, Any] = dict(metrics or {})
+        self.calibrator: IntervalCalibrator | None = None
         self.feature_names: tuple[str, ...] = tuple(schema.FEATURES)
         self._setup()
 
@@ -144,6 +147,27 @@ class Predictor:
         if self._booster is not None:
             return np.asarray(self._booster.predict(x, num_threads=1), dtype=np.float64)
         return np.asarray(self._regressor.predict(x), dtype=np.float64)
+
+    def predict_with_interval(
+        self, frame: pd.DataFrame, coverage: float
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Hours and the (low, high) bounds of a ``coverage`` interval, from one model matrix.
+
+        The bounds are None for a model trained without calibration.
+        """
+        if len(frame) == 0:
+            empty = np.empty(0, dtype=np.float64)
+            return empty, empty, empty
+        x = self._builder.matrix(frame)
+        if self._booster is not None:
+            predicted = np.asarray(self._booster.predict(x, num_threads=1), dtype=np.float64)
+        else:
+            predicted = np.asarray(self._regressor.predict(x), dtype=np.float64)
+        if self.calibrator is None:
+            return predicted, None, None
+        groups = frame[INTERVAL_GROUP].to_numpy() if INTERVAL_GROUP in frame else None
+        low, high = self.calibrator.bounds(predicted, x, coverage, groups)
+        return predicted, low, high
 
     def predict_records(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """:meth:`predict` for a list of dicts (e.g. a JSON request body), building the frame by column."""
@@ -208,7 +232,9 @@ class Predictor:
         return f"Predictor(version={self.version!r}, family={self.family!r})"
 
 
-_PERSISTED = frozenset({"pipeline", "family", "version", "trained_at", "metrics", "feature_names"})
+_PERSISTED = frozenset(
+    {"pipeline", "family", "version", "trained_at", "metrics", "feature_names", "calibrator"}
+)
 
 
 def load_predictor(path: str | Path) -> Predictor | None:

@@ -26,6 +26,7 @@ from outagecast import schema
 from outagecast.datasets import CSV_READ_OPTIONS
 from outagecast.datasets.generate import oracle_hours, time_parts, yes_no_flag
 from outagecast.ml.features import FAMILIES, Family, build_pipeline
+from outagecast.ml.intervals import IntervalCalibrator, coverage_report
 from outagecast.ml.predict import Predictor
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,9 @@ TrainingData = tuple[pd.DataFrame, pd.Series, int]
 # Training needs every input (the optional ones are filled in at prediction time only) and the target.
 TRAINING_COLUMNS: Final = (*schema.FEATURES, schema.TARGET_SOURCE_COLUMN)
 _COUNT_FEATURES: Final = ("number_of_customers_affected", "ticket_count")
+CALIBRATION_FRACTION: Final = 0.2
+REPORTED_COVERAGES: Final = (0.8, 0.95)
+GROUP_FEATURE: Final = "severity"  # intervals are calibrated per severity level (Mondrian)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,12 +194,26 @@ def _fit_and_score(
     x_train, x_test, y_train, y_test = split
     pipeline = build_pipeline(family, seed)
     params = {k: v for k, v in pipeline.named_steps["regressor"].get_params().items() if not callable(v)}
+    # A fifth of the training rows is held back to calibrate the prediction intervals
+    # (split conformal: the model must not have seen its calibration rows).
+    x_fit, x_cal, y_fit, y_cal = train_test_split(
+        x_train, y_train, test_size=CALIBRATION_FRACTION, random_state=seed + 1
+    )
     started = time.perf_counter()
-    pipeline.fit(x_train, y_train)
-    train_seconds = time.perf_counter() - started
+    pipeline.fit(x_fit, y_fit)
     trained_at = datetime.now(UTC)
     version = f"{family}-{trained_at:%Y%m%dT%H%M%SZ}-{_fingerprint(x_train, y_train, family, params, seed)}"
     predictor = Predictor(pipeline, family=family, version=version, trained_at=trained_at)
+    fit_matrix, cal_matrix = predictor.model_matrix(x_fit), predictor.model_matrix(x_cal)
+    predictor.calibrator = IntervalCalibrator.fit(
+        fit_matrix=fit_matrix,
+        fit_residuals=y_fit.to_numpy() - predictor.predict(x_fit),
+        cal_matrix=cal_matrix,
+        cal_residuals=y_cal.to_numpy() - predictor.predict(x_cal),
+        cal_groups=x_cal[GROUP_FEATURE].to_numpy(),
+        seed=seed,
+    )
+    train_seconds = time.perf_counter() - started
 
     predicted = predictor.predict(x_test)
     rmse = float(np.sqrt(mean_squared_error(y_test, predicted)))
@@ -211,7 +229,19 @@ def _fit_and_score(
         "train_seconds": train_seconds,
         "model_version": version,
         "family": family,
+        "n_calibration": len(x_cal),
     }
+    test_matrix = predictor.model_matrix(x_test)
+    for coverage in REPORTED_COVERAGES:
+        low, high = predictor.calibrator.bounds(
+            predicted, test_matrix, coverage, x_test[GROUP_FEATURE].to_numpy()
+        )
+        report = coverage_report(y_test.to_numpy(), low, high, x_test[GROUP_FEATURE])
+        pct = round(coverage * 100)
+        metrics[f"interval_coverage_{pct}"] = report["coverage"]
+        metrics[f"interval_width_{pct}"] = report["mean_width"]
+        for severity, figures in report["by_group"].items():
+            metrics[f"interval_coverage_{pct}_{severity.lower()}"] = figures["coverage"]
     predictor.metrics = metrics
     logger.info(
         "trained %s on %d rows in %.1f s: RMSE %.4f h (oracle %s), R2 %.4f",
