@@ -18,7 +18,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """OutageCast configuration (environment variable names are the field names, upper case)."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # env_ignore_empty: compose passes unset optional variables as "", which means unset.
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
 
     outagecast_home: Path = Field(default_factory=Path.cwd, description="Base for relative paths.")
     database_url: str = "sqlite:///var/outagecast.db"
