@@ -21,9 +21,9 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
-from tests.utils.server import RunningServer, free_port, start_server
 
 from outagecast import schema
+from tests.utils.server import RunningServer, free_port, start_server
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -37,10 +37,10 @@ def _log(msg: str) -> None:
 def prepare(home: Path) -> tuple[pd.DataFrame, Path]:
     """Dataset + our model (cold-start path) + the original RandomForest pipeline."""
     import joblib
-    from outagecast.ml.train import load_training_frame
 
     from outagecast.ml.bootstrap import ensure_dataset, ensure_model
     from outagecast.ml.features import build_pipeline
+    from outagecast.ml.train import load_training_frame
     from outagecast.settings import Settings
 
     settings = Settings(outagecast_home=home)
@@ -61,13 +61,13 @@ def request_rows(frame: pd.DataFrame, n: int, seed: int) -> list[dict]:
     return json.loads(sample.to_json(orient="records"))
 
 
-def time_posts(url: str, bodies: list[dict]) -> list[float]:
+def time_posts(url: str, bodies: list[dict], params: dict | None = None) -> list[float]:
     times = []
     with httpx.Client(timeout=3600) as client:
-        client.post(url + "/predict", json=bodies[0]).raise_for_status()  # warm-up
+        client.post(url + "/predict", json=bodies[0], params=params).raise_for_status()  # warm-up
         for body in bodies:
             t0 = time.perf_counter()
-            client.post(url + "/predict", json=body).raise_for_status()
+            client.post(url + "/predict", json=body, params=params).raise_for_status()
             times.append(time.perf_counter() - t0)
     return times
 
@@ -141,6 +141,11 @@ def run_backend(backend: str, home: Path, frame: pd.DataFrame, rf_path: Path, qu
             if t_base:
                 _log(f"[{backend}] {size:>6} rows: original {statistics.median(t_base):.4f} s")
             results.append({"backend": backend, "rows": size, "ours": t_ours, "original": t_base})
+            if size == 1_000:
+                t_explained = time_posts(ours.url, bodies[:reps_ours], params={"explain": "true"})
+                results.append(
+                    {"backend": backend, "rows": size, "ours": t_explained, "original": [], "explain": True}
+                )
     finally:
         ours.stop()
         base.stop()
@@ -151,18 +156,19 @@ def run_backend(backend: str, home: Path, frame: pd.DataFrame, rf_path: Path, qu
 
 def report(results: list[dict]) -> None:
     print("\n/predict end to end over loopback HTTP (predict + persist), median of repeats")
-    header = ("backend", "rows", "ours s", "rows/s", "original s", "rows/s", "speed-up")
-    print("".join(f"{h:<9}" if i == 0 else f"{h:>11}" for i, h in enumerate(header)))
+    header = f"{'backend':<16}{'rows':>7}{'ours s':>11}{'rows/s':>11}"
+    print(header + f"{'original s':>12}{'rows/s':>10}{'speed-up':>10}")
     for r in results:
         ours = statistics.median(r["ours"])
-        line = f"{r['backend']:<9}{r['rows']:>7}{ours:>11.4f}{r['rows'] / ours:>11.0f}"
+        label = r["backend"] + ("+explain" if r.get("explain") else "")
+        line = f"{label:<16}{r['rows']:>7}{ours:>11.4f}{r['rows'] / ours:>11.0f}"
         if r["original"]:
             base = statistics.median(r["original"])
             line += f"{base:>12.3f}{r['rows'] / base:>10.0f}{base / ours:>9.0f}×"
         print(line)
     print("\nsingle-row latency over HTTP")
     for r in results:
-        if r["rows"] != 1:
+        if r["rows"] != 1 or not r["original"]:
             continue
         o = np.array(r["ours"]) * 1000
         b = np.array(r["original"]) * 1000
