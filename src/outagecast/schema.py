@@ -87,6 +87,22 @@ MITIGATION_ACTIONS: Final = (
 COMMUNICATION_CHANNELS: Final = ("Email", "Slack", "Status Page", "Twitter", "Phone", "Teams")
 EXTERNAL_FACTORS: Final = ("None", "Weather", "Power Grid", "ISP Outage", "DDoS", "Vendor Issue")
 
+class ErrorType(StrEnum):
+    """The seven data-quality error types of the original design."""
+
+    MISSING_VALUE = "missing_value"
+    OUT_OF_RANGE = "out_of_range"
+    INVALID_CATEGORY = "invalid_category"
+    MISSING_COLUMN = "missing_column"
+    WRONG_TYPE = "wrong_type"
+    DUPLICATE_ROW = "duplicate_row"
+    OUTLIER = "outlier"
+
+
+# (start, end): an outage never ends before it starts.
+OUTAGE_INTERVAL: Final = ("start_time", "end_time")
+# Only empty cells are missing: "None" is a real external_factors category.
+CSV_NA_VALUES: Final = ("",)
 TIMESTAMP_FORMAT: Final = "%Y-%m-%d %H:%M:%S.%f"
 # Durations above this are treated as data errors (the original corruptor injects 9,999,999).
 MAX_PLAUSIBLE_DURATION_MINUTES: Final = 30 * 24 * 60

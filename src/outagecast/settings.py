@@ -37,12 +37,23 @@ class Settings(BaseSettings):
     max_batch_rows: int = Field(10_000, ge=1, le=1_000_000)
     # Nominal coverage of the prediction intervals returned with every prediction.
     interval_coverage: float = Field(0.8, ge=0.5, le=0.995)
-    # Where the trained model lives until the registry takes over (relative to var_dir).
-    model_file: Path = Path("model/model.joblib")
+    # Model registry (MLflow): the registered model, the fixed reference set every promotion
+    # decision is judged on, and the gate's bounds (docs: ml/gate.py).
+    registered_model_name: str = Field("outage_duration", min_length=1, pattern=r"^[\w.-]+$")
+    reference_rows: int = Field(20_000, ge=100)
+    reference_seed: int = Field(20250101, ge=0)
+    max_inference_ms_per_row: float = Field(5.0, gt=0)
+    # Hours the candidate's RMSE may exceed the champion's (upper 95 % bound of the difference).
+    promotion_rmse_tolerance: float = Field(0.01, ge=0)
+    bootstrap_resamples: int = Field(1_000, ge=100, le=100_000)
+    # How often the API asks the registry whether the champion changed (0: never).
+    model_refresh_seconds: float = Field(60.0, ge=0)
+    min_new_rows_for_training: int = Field(500, ge=1)
     dataset_file: Path = Path("cloud_outages_dataset.csv")
     dataset_rows: int = Field(50_000, ge=100)
     dataset_seed: int = 42
     log_level: str = "INFO"
+    data_docs_dir: Path = Path("data_docs")  # GX Data Docs site (relative to var_dir)
 
     @field_validator("database_url")
     @classmethod
@@ -66,8 +77,8 @@ class Settings(BaseSettings):
         return self.resolve(self.var_dir)
 
     @property
-    def model_path(self) -> Path:
-        return self.model_file if self.model_file.is_absolute() else self.var_path / self.model_file
+    def data_docs_path(self) -> Path:
+        return self.data_docs_dir if self.data_docs_dir.is_absolute() else self.var_path / self.data_docs_dir
 
     @property
     def dataset_path(self) -> Path:
@@ -82,6 +93,31 @@ class Settings(BaseSettings):
             if raw and raw != ":memory:" and not raw.startswith("/"):
                 return prefix + str(self.resolve(Path(raw)))
         return self.database_url
+
+    @property
+    def resolved_mlflow_tracking_uri(self) -> str:
+        """The MLflow tracking URI: ``MLFLOW_TRACKING_URI``, or the local SQLite store under ``var/``.
+
+        MLflow 3 uses a SQLite database by default (the ``./mlruns`` file store is legacy); a
+        relative SQLite path is made absolute under ``outagecast_home``, as for the database.
+        """
+        uri = self.mlflow_tracking_uri or f"sqlite:///{self.var_path / 'mlflow.db'}"
+        prefix = "sqlite:///"
+        if uri.startswith(prefix):
+            raw = uri[len(prefix) :]
+            if raw and not raw.startswith("/"):
+                return prefix + str(self.resolve(Path(raw)))
+        return uri
+
+    @property
+    def mlflow_artifacts_path(self) -> Path:
+        """Where a local (non-server) MLflow store keeps model artifacts."""
+        return self.var_path / "mlartifacts"
+
+    @property
+    def reference_path(self) -> Path:
+        """The cached reference set the promotion gate compares models on."""
+        return self.var_path / "reference" / f"reference-{self.reference_rows}-{self.reference_seed}.parquet"
 
     def folder(self, name: Literal["raw_data", "good_data", "bad_data", "archived_data"]) -> Path:
         """One of the data folders inside ``DATA_DIR``."""

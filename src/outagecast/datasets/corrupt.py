@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
 
@@ -37,20 +36,11 @@ import numpy as np
 import pandas as pd
 
 from outagecast.datasets import write_csv_atomic
+from outagecast.schema import ErrorType
 
 logger = logging.getLogger(__name__)
 
 
-class ErrorType(StrEnum):
-    """The seven data-quality error types (shared with the validation module)."""
-
-    MISSING_VALUE = "missing_value"
-    OUT_OF_RANGE = "out_of_range"
-    INVALID_CATEGORY = "invalid_category"
-    MISSING_COLUMN = "missing_column"
-    WRONG_TYPE = "wrong_type"
-    DUPLICATE_ROW = "duplicate_row"
-    OUTLIER = "outlier"
 
 
 # The column each error is injected into (None: the whole row).
