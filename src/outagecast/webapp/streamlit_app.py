@@ -1,0 +1,24 @@
+"""OutageCast web app entrypoint: ``streamlit run`` this file (``outagecast ui`` does).
+
+It sets the page layout once and lets ``st.navigation`` pick the page. Pages talk to the
+API only through ``outagecast.webapp.data`` (DESIGN §2: never the database, never a model).
+"""
+
+import streamlit as st
+
+from outagecast.webapp import data
+from outagecast.webapp.ui import HOME_PAGE, PAST_PAGE, PREDICT_PAGE
+
+st.set_page_config(page_title="OutageCast", page_icon=":material/cloud_sync:", layout="wide")
+
+pages = [
+    st.Page(HOME_PAGE, title="Home", icon=":material/home:", default=True),
+    st.Page(PREDICT_PAGE, title="Predict", icon=":material/online_prediction:"),
+    st.Page(PAST_PAGE, title="Past predictions", icon=":material/history:"),
+]
+page = st.navigation(pages)
+
+with st.sidebar:
+    st.caption(f"API: {data.api_url()}")
+
+page.run()
