@@ -33,20 +33,36 @@ def resolve_start_times(raw: pd.Series, *, policy: str, now: datetime, rng: np.r
     return given.where(~missing, fill).dt.round("us")
 
 
-def predict_rows(
+# What a stored prediction holds, besides the id (``predictions`` columns filled here).
+STORED_COLUMNS = (
+    *schema.FEATURES,
+    "system_load_imputed",
+    "predicted_hours",
+    "predicted_hours_low",
+    "predicted_hours_high",
+    "interval_coverage",
+    "is_anomaly",
+    "model_version",
+    "source",
+    "timestamp",
+    "predicted_end_time",
+)
+# What a prediction answers with (schemas.PredictionOut), in this order.
+ANSWERED_COLUMNS = tuple(c for c in STORED_COLUMNS if c not in ("source", "timestamp"))
+
+
+def predict_frame(
     frame: pd.DataFrame,
     *,
     predictor: Predictor,
     settings: Settings,
     source: str,
     coverage: float | None = None,
-    explain: bool = False,
     now: datetime | None = None,
-) -> list[dict]:
-    """Predict every row with one model call; return the records to store and to answer with.
+) -> pd.DataFrame:
+    """Predict every row with one model call; the inputs as used plus every output, as columns.
 
-    Each record carries the interval for ``coverage`` (default: the settings') when the model
-    was calibrated, and with ``explain`` an ``explanation`` (not stored).
+    Carries the interval for ``coverage`` (default: the settings') when the model was calibrated.
     """
     now = now or datetime.now(UTC)
     frame = frame.copy()
@@ -61,23 +77,47 @@ def predict_rows(
     hours, low, high = predictor.predict_with_interval(frame, coverage)
     hours = np.maximum(hours, 0.0)  # a duration is never negative, whatever a regressor says
     has_interval = low is not None
-    out = frame.assign(
+    return frame.assign(
         system_load_imputed=imputed.to_numpy(),
         predicted_hours=hours,
-        predicted_hours_low=low if has_interval else None,
-        predicted_hours_high=high if has_interval else None,
-        interval_coverage=coverage if has_interval else None,
+        predicted_hours_low=low if has_interval else np.nan,
+        predicted_hours_high=high if has_interval else np.nan,
+        interval_coverage=coverage if has_interval else np.nan,
         is_anomaly=hours > settings.anomaly_threshold_hours,
         model_version=predictor.version,
         source=source,
-        timestamp=now,
+        timestamp=pd.Timestamp(now),
         # Databases keep microseconds: round here so what is answered is what is stored.
         predicted_end_time=(frame["start_time"] + pd.to_timedelta(hours, unit="h")).dt.round("us"),
     )
-    records = out.to_dict(orient="records")
-    if explain:  # only when asked: attributions cost more than the prediction itself
-        for record, explanation in zip(records, explanations(frame, predictor=predictor), strict=True):
-            record["explanation"] = explanation
+
+
+def stored_columns(predicted: pd.DataFrame) -> dict[str, list]:
+    """The columns to store, as plain Python values (what database drivers take)."""
+    columns: dict[str, list] = {}
+    for name in STORED_COLUMNS:
+        series = predicted[name]
+        if isinstance(series.dtype, pd.DatetimeTZDtype):
+            columns[name] = list(series.dt.to_pydatetime())
+        else:
+            values = series.astype(object).where(series.notna(), None) if series.hasnans else series
+            columns[name] = values.tolist()
+    return columns
+
+
+def answer_json(predicted: pd.DataFrame) -> str:
+    """``{"predictions": [...]}`` serialised straight from the columns (no per-row objects)."""
+    rows = predicted[list(ANSWERED_COLUMNS)].to_json(
+        orient="records", date_format="iso", date_unit="us", double_precision=15
+    )
+    return '{"predictions":' + rows + "}"
+
+
+def answer_records(predicted: pd.DataFrame, explained: list[dict] | None) -> list[dict]:
+    """The answer as records (the slower path, used when explanations are attached)."""
+    records = predicted[list(ANSWERED_COLUMNS)].to_dict(orient="records")
+    for record, explanation in zip(records, explained or [], strict=False):
+        record["explanation"] = explanation
     return records
 
 

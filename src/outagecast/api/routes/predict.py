@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from outagecast.api.deps import PredictorDep, SessionDep, SettingsDep
 from outagecast.api.schemas import PredictRequest, PredictResponse
-from outagecast.api.service import features_frame, predict_rows
+from outagecast.api.service import (
+    answer_json,
+    answer_records,
+    explanations,
+    features_frame,
+    predict_frame,
+    stored_columns,
+)
 from outagecast.db import repository
 
 router = APIRouter(tags=["predictions"])
@@ -32,7 +39,7 @@ def predict(
         float | None,
         Query(ge=0.5, le=0.995, description="Nominal interval coverage (default INTERVAL_COVERAGE)."),
     ] = None,
-) -> dict:
+) -> dict | Response:
     """Predict the duration of one or more outages, with an interval, and store every prediction."""
     if len(body.features) > settings.max_batch_rows:
         raise HTTPException(
@@ -40,26 +47,18 @@ def predict(
             detail=f"features has {len(body.features)} rows; at most {settings.max_batch_rows} "
             "are accepted per request (MAX_BATCH_ROWS): split the batch",
         )
-    records = predict_rows(
+    predicted = predict_frame(
         features_frame(body.features),
         predictor=predictor,
         settings=settings,
         source=body.source,
         coverage=coverage,
-        explain=explain,
     )
+    # Explanations are computed before storing, so a failure there stores nothing.
+    explained = explanations(predicted, predictor=predictor) if explain else None
     with session.begin():
-        repository.insert_predictions(session, rows=_db_rows(records))
-    return {"predictions": records}
-
-
-def _db_rows(records: list[dict]) -> list[dict]:
-    # pandas timestamps become plain datetimes for the database driver.
-    return [
-        {
-            **{k: v for k, v in r.items() if k != "explanation"},
-            "start_time": r["start_time"].to_pydatetime(),
-            "predicted_end_time": r["predicted_end_time"].to_pydatetime(),
-        }
-        for r in records
-    ]
+        repository.copy_predictions(session, columns=stored_columns(predicted))
+    if explained is not None:
+        return {"predictions": answer_records(predicted, explained)}
+    # The common path skips per-row response objects: the JSON is written from the columns.
+    return Response(content=answer_json(predicted), media_type="application/json")
