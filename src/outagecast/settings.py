@@ -54,6 +54,26 @@ class Settings(BaseSettings):
     dataset_seed: int = 42
     log_level: str = "INFO"
     data_docs_dir: Path = Path("data_docs")  # GX Data Docs site (relative to var_dir)
+    # Alerts (outagecast.alerts): payload format for ALERT_WEBHOOK_URL, at most one alert per kind
+    # per throttle interval (the rest are summarised in the next one), bounded retries.
+    alert_format: Literal["teams", "slack", "json"] = "teams"
+    alert_throttle_seconds: float = Field(300.0, ge=0)
+    alert_timeout_seconds: float = Field(5.0, gt=0, le=120)
+    alert_max_attempts: int = Field(3, ge=1, le=10)
+    alert_retry_backoff_seconds: float = Field(0.5, ge=0, le=60)
+    # Base of links in alerts (Data Docs pages); default API_URL, which may be an internal name.
+    public_api_url: str | None = None
+    # Ingestion (outagecast.pipelines.ingest).
+    ingest_interval_seconds: float = Field(60.0, gt=0)
+    # Files modified more recently than this are left for the next run: a copy still in progress
+    # (``cp``, ``docker compose cp``) must not be claimed half-written.
+    ingest_settle_seconds: float = Field(2.0, ge=0)
+    # How long an Airflow task's claim on a file is respected before another run may finish it.
+    ingest_lease_seconds: float = Field(900.0, gt=0)
+    # Files one Airflow DAG run claims (the embedded scheduler and the CLI take every file).
+    ingest_dag_max_files: int = Field(16, ge=1, le=1000)
+    # Run the scheduled jobs inside `outagecast up` (off when Airflow runs them).
+    scheduler_enabled: bool = True
 
     @field_validator("database_url")
     @classmethod

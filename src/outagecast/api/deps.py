@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Header, HTTPException, Request, status
 from sqlalchemy.orm import Session
 
 from outagecast.api.model_holder import ModelHolder
@@ -39,3 +40,19 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[Session, Depends(get_session)]
 ModelHolderDep = Annotated[ModelHolder, Depends(get_model_holder)]
 PredictorDep = Annotated[Predictor, Depends(get_predictor)]
+
+
+def require_api_key(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> None:
+    """When ``API_KEY`` is set, the request must carry it in ``X-API-Key`` (401 otherwise)."""
+    expected = request.app.state.settings.api_key
+    if expected is None:
+        return
+    # Constant-time comparison: the time taken must not reveal how much of the key matched.
+    if x_api_key is None or not secrets.compare_digest(
+        x_api_key.encode(), expected.get_secret_value().encode()
+    ):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="Missing or wrong X-API-Key",
+            headers={"WWW-Authenticate": "API-Key"},
+        )

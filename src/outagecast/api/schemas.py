@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -103,6 +103,37 @@ class PredictResponse(BaseModel):
     predictions: list[ExplainedPrediction]
 
 
+Varied = Literal[schema.FEATURES]  # type: ignore[valid-type]
+
+
+class WhatIfRequest(BaseModel):
+    """One incident and one input to vary over a list of values (nothing is stored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    incident: IncidentFeatures
+    vary: Varied = Field(..., description="The input to vary, e.g. ticket_count.")
+    values: list[Any] = Field(..., min_length=1, max_length=500, description="Values to try, in order.")
+
+
+class WhatIfPoint(BaseModel):
+    """The prediction with ``vary`` set to ``value``."""
+
+    value: Any
+    predicted_hours: float
+    predicted_hours_low: float | None
+    predicted_hours_high: float | None
+
+
+class WhatIfResponse(BaseModel):
+    """How the prediction and its interval move as one input changes."""
+
+    vary: str
+    model_version: str
+    interval_coverage: float | None
+    points: list[WhatIfPoint]
+
+
 class PastPrediction(PredictionOut):
     """A stored prediction."""
 
@@ -139,3 +170,127 @@ class HealthOut(BaseModel):
     model_version: str | None
     database: Literal["ok", "unreachable"]
     problems: list[str] = Field(default_factory=list)
+
+
+class ModelVersionOut(BaseModel):
+    """One registered model version, its metrics and the latest decision on it."""
+
+    version: str = Field(..., description='Registry version, e.g. "outage_duration/3" (as in predictions).')
+    number: int
+    run_id: str | None
+    created_at: datetime
+    aliases: list[str]
+    is_champion: bool
+    family: str | None
+    metrics: dict[str, float] = Field(..., description="Held-out and reference-set metrics of its run.")
+    feature_importances: dict[str, float] = Field(
+        ..., description="Mean absolute contribution of each input, in hours."
+    )
+    decision: Literal["promoted", "rejected"] | None = None
+    reason: str | None = None
+
+
+class TrainingRunOut(BaseModel):
+    """One stored promotion decision (the ``training_runs`` table)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    timestamp: datetime
+    model_version: str
+    run_id: str | None
+    family: str | None
+    n_train: int | None
+    metrics: dict[str, Any]
+    reference_rmse: float | None
+    champion_version_before: str | None
+    rmse_diff: float | None = Field(None, description="RMSE(candidate) - RMSE(champion), hours.")
+    ci_low: float | None
+    ci_high: float | None
+    latency_ms_per_row: float | None
+    decision: Literal["promoted", "rejected"]
+    reason: str
+    trigger: Literal["cli", "retrain", "cold_start", "manual"]
+
+
+class ModelsOut(BaseModel):
+    """The registry as the web app's Model page needs it."""
+
+    registered_model: str
+    champion: str | None = Field(..., description="The version holding the champion alias.")
+    serving: str | None = Field(..., description="The version this API process serves now.")
+    versions: list[ModelVersionOut] = Field(..., description="Newest first.")
+    runs: list[TrainingRunOut] = Field(..., description="Promotion decisions, newest first.")
+
+
+class ReloadOut(BaseModel):
+    """What ``POST /reload-model`` did."""
+
+    previous_version: str | None
+    version: str | None
+    champion: str | None
+    changed: bool
+    seconds: float = Field(..., description="Time to ask the registry and load the model.")
+
+
+# ---------------------------------------------------------------- ingestion (issue 4)
+
+Criticality = Literal["none", "low", "medium", "high"]
+
+
+class IngestionStatOut(BaseModel):
+    """What one ingested file held (an ``ingestion_stats`` row, with its ledger's verdict)."""
+
+    id: int
+    timestamp: datetime
+    filename: str = Field(..., description="The file's name in raw_data/.")
+    total_rows: int
+    valid_rows: int
+    invalid_rows: int
+    criticality: Criticality
+    error_types: dict[str, int] = Field(..., description="Rows per error type (a row may count twice).")
+    data_docs_url: str | None = Field(None, description="Path of its Great Expectations page on this API.")
+    state: Literal["done", "quarantined"] | None = Field(
+        None, description="quarantined: the file could not be read and went to bad_data/ whole."
+    )
+    reason: str | None = Field(None, description="Why a file was quarantined.")
+    bad_rows_url: str | None = Field(None, description="Path of its bad rows on this API, when it has any.")
+
+
+class IngestionStatsFilters(BaseModel):
+    """Query parameters of ``GET /ingestion-stats`` (all optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start_date: date | None = Field(None, description="First day included (UTC).")
+    end_date: date | None = Field(None, description="Last day included (UTC).")
+    criticality: Criticality | None = None
+    limit: int = Field(100, ge=1, le=500)
+    offset: int = Field(0, ge=0, le=10**9)
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> IngestionStatsFilters:
+        if self.start_date and self.end_date and self.start_date > self.end_date:
+            raise ValueError("start_date must not be after end_date")
+        return self
+
+
+class BadRow(BaseModel):
+    """One rejected row: where it was in the file, the rules it broke and its cells as delivered."""
+
+    row: int | None = Field(..., description="0-based data row in the source file.")
+    errors: list[str] = Field(..., description='Broken rules, e.g. "not_null:ticket_count".')
+    values: dict[str, str | None]
+
+
+class BadRowsOut(BaseModel):
+    """The bad rows of one ingested file (first ``limit``), or why the whole file was rejected."""
+
+    id: int = Field(..., description="The ingestion_stats id.")
+    filename: str
+    state: Literal["done", "quarantined"]
+    reason: str | None = None
+    invalid_rows: int
+    returned: int
+    columns: list[str]
+    rows: list[BadRow]

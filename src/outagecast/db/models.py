@@ -17,10 +17,13 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     Float,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
     String,
+    Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -164,3 +167,134 @@ class IngestionStat(Base):
 
     def __repr__(self) -> str:
         return f"IngestionStat(id={self.id!r}, filename={self.filename!r}, criticality={self.criticality!r})"
+
+
+# Outcomes and causes of a training run (revision 0003).
+TRAINING_DECISIONS: Final = ("promoted", "rejected")
+TRAINING_TRIGGERS: Final = ("cli", "retrain", "cold_start", "manual")
+
+
+class TrainingRun(Base):
+    """One registered model version and the promotion gate's verdict on it (or a manual promotion)."""
+
+    __tablename__ = "training_runs"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    timestamp: Mapped[datetime] = mapped_column(
+        UTCDateTime(), nullable=False, default=utcnow, server_default=SERVER_NOW
+    )
+    # Registry version, e.g. "outage_duration/3", and the MLflow run that produced it.
+    model_version: Mapped[str] = mapped_column(String(), nullable=False)
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    family: Mapped[str | None] = mapped_column(String(32))
+    n_train: Mapped[int | None] = mapped_column(Integer())
+    # Held-out metrics of the training run (rmse, mae, r2, oracle_rmse, ...).
+    metrics: Mapped[dict[str, Any]] = mapped_column(JsonDoc, nullable=False, default=dict)
+    # The gate: RMSE on the fixed reference set, the champion it was compared with, and the
+    # bootstrap confidence interval of rmse(candidate) - rmse(champion), in hours.
+    reference_rmse: Mapped[float | None] = mapped_column(Float())
+    champion_version_before: Mapped[str | None] = mapped_column(String())
+    rmse_diff: Mapped[float | None] = mapped_column(Float())
+    ci_low: Mapped[float | None] = mapped_column(Float())
+    ci_high: Mapped[float | None] = mapped_column(Float())
+    latency_ms_per_row: Mapped[float | None] = mapped_column(Float())
+    decision: Mapped[str] = mapped_column(String(16), nullable=False)
+    reason: Mapped[str] = mapped_column(Text(), nullable=False)
+    trigger: Mapped[str] = mapped_column(String(16), nullable=False)
+
+    __table_args__ = (
+        CheckConstraint(_one_of("decision", TRAINING_DECISIONS), name="decision"),
+        CheckConstraint(_one_of("trigger", TRAINING_TRIGGERS), name="trigger"),
+        Index("ix_training_runs_timestamp", "timestamp"),
+        Index("ix_training_runs_model_version", "model_version"),
+    )
+
+    def __repr__(self) -> str:
+        return (
+            f"TrainingRun(id={self.id!r}, model_version={self.model_version!r}, decision={self.decision!r})"
+        )
+
+
+# The life of a file in the ingestion ledger (revision 0004; docs: pipelines/ingest.py).
+INGEST_STATES: Final = ("claimed", "done", "quarantined", "duplicate", "released")
+
+
+class IngestedFile(Base):
+    """One claim of a raw file by the ingestion job: what it held and how far its processing got.
+
+    ``content_key`` equals ``content_sha256`` on the one row that owns a content (claimed, done or
+    quarantined) and is NULL on duplicate and released rows; being unique, it makes a content
+    counted, and its ``ingestion_stats`` row inserted, once.
+    """
+
+    __tablename__ = "ingested_files"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    claim_id: Mapped[str] = mapped_column(String(40), nullable=False)
+    filename: Mapped[str] = mapped_column(String(), nullable=False)  # name in raw_data/
+    content_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    content_key: Mapped[str | None] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger(), nullable=False)
+    state: Mapped[str] = mapped_column(String(16), nullable=False)
+    # Name of the outputs in good_data/ and bad_data/ (the source name, suffixed on a collision).
+    output_name: Mapped[str | None] = mapped_column(String())
+    claimed_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), nullable=False, default=utcnow, server_default=SERVER_NOW
+    )
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set while an Airflow task works on the claim between tasks; NULL: held by the run lock only.
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    total_rows: Mapped[int | None] = mapped_column(Integer())
+    valid_rows: Mapped[int | None] = mapped_column(Integer())
+    invalid_rows: Mapped[int | None] = mapped_column(Integer())
+    criticality: Mapped[str | None] = mapped_column(String(8))
+    ingestion_stat_id: Mapped[int | None] = mapped_column(BigIntId, ForeignKey("ingestion_stats.id"))
+    outputs_written_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Why a file was quarantined, marked duplicate or released (sentence for people).
+    reason: Mapped[str | None] = mapped_column(Text())
+
+    __table_args__ = (
+        CheckConstraint(_one_of("state", INGEST_STATES), name="state"),
+        UniqueConstraint("claim_id"),
+        UniqueConstraint("content_key"),
+        UniqueConstraint("ingestion_stat_id"),
+        Index("ix_ingested_files_content_sha256", "content_sha256"),
+        Index("ix_ingested_files_state_claimed_at", "state", "claimed_at"),
+    )
+
+    def __repr__(self) -> str:
+        return f"IngestedFile(id={self.id!r}, filename={self.filename!r}, state={self.state!r})"
+
+
+# What became of one alert (revision 0004; docs: outagecast/alerts.py).
+ALERT_STATUSES: Final = ("suppressed", "sending", "sent", "failed", "logged")
+
+
+class AlertLog(Base):
+    """Every alert raised, sent or suppressed by the throttle; the throttle's state across processes."""
+
+    __tablename__ = "alert_log"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    timestamp: Mapped[datetime] = mapped_column(
+        UTCDateTime(), nullable=False, default=utcnow, server_default=SERVER_NOW
+    )
+    kind: Mapped[str] = mapped_column(String(64), nullable=False)
+    title: Mapped[str] = mapped_column(Text(), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    facts: Mapped[dict[str, Any]] = mapped_column(JsonDoc, nullable=False, default=dict)
+    link: Mapped[str | None] = mapped_column(String())
+    # Suppressed alerts of the same kind this one summarised ("+N more since ...").
+    suppressed_count: Mapped[int] = mapped_column(Integer(), nullable=False, default=0, server_default="0")
+    suppressed_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer(), nullable=False, default=0, server_default="0")
+    detail: Mapped[str | None] = mapped_column(Text())  # last HTTP status or error
+
+    __table_args__ = (
+        CheckConstraint(_one_of("status", ALERT_STATUSES), name="status"),
+        Index("ix_alert_log_kind_timestamp", "kind", "timestamp"),
+    )
+
+    def __repr__(self) -> str:
+        return f"AlertLog(id={self.id!r}, kind={self.kind!r}, status={self.status!r})"
