@@ -102,14 +102,14 @@ def train(
         bool, typer.Option(help="Also train the original RandomForest(100) on the same split.")
     ] = False,
 ) -> None:
-    """Train the model, report its quality against the oracle, and save it for the API."""
-    from outagecast.ml.bootstrap import train_and_save
+    """Train the model, register it in MLflow and promote it if it passes the gate."""
+    from outagecast.ml.bootstrap import train_and_register
     from outagecast.settings import get_settings
 
     if data is not None and not data.is_file():
         raise _fail(f"--data {data} does not exist")
     families = ("lgbm", "random_forest") if compare else ("lgbm",)
-    results = train_and_save(get_settings(), data=data, families=families)
+    results, decision = train_and_register(get_settings(), data=data, families=families, trigger="cli")
     keys = ("rmse", "mae", "r2", "oracle_rmse", "model_version", "n_train", "n_test")
     if as_json:
         _print_json({k: results[0].metrics[k] for k in keys})
@@ -124,6 +124,74 @@ def train(
             f"oracle RMSE {oracle}  train {m['train_seconds']:.1f} s  version {m['model_version']}",
             file=stream,
         )
+    typer.echo(f"gate: {decision.candidate_version} {decision.decision}: {decision.reason}", err=True)
+
+
+@app.command()
+def models(
+    as_json: Annotated[bool, typer.Option("--json", help="Print versions and decisions as JSON.")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="At most this many versions and runs.")] = 20,
+) -> None:
+    """List the registered model versions, their metrics, the champion and the promotion decisions."""
+    from outagecast.db import repository
+    from outagecast.db.migrate import upgrade_to_head
+    from outagecast.db.session import make_engine, make_session_factory
+    from outagecast.ml.registry import list_versions
+    from outagecast.settings import get_settings
+
+    settings = get_settings()
+    versions = list_versions(settings, limit=limit)
+    upgrade_to_head(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            runs = [_run_dict(run) for run in repository.list_training_runs(session, limit=limit)]
+    finally:
+        engine.dispose()
+    champion = next((v.version for v in versions if v.is_champion), None)
+    if as_json:
+        _print_json({"champion": champion, "versions": [v.as_dict() for v in versions], "runs": runs})
+        return
+    if not versions:
+        typer.echo("no registered model versions yet: run `outagecast train`", err=True)
+    for v in versions:
+        m = v.metrics
+        figures = "  ".join(
+            f"{key} {m[key]:.4f}" for key in ("rmse", "reference_rmse", "inference_ms_per_row") if key in m
+        )
+        mark = "*" if v.is_champion else " "
+        typer.echo(f"{mark} {v.version:<22} {v.created_at:%Y-%m-%d %H:%M}  {v.family or '?':<8} {figures}")
+        if v.decision:
+            typer.echo(f"    {v.decision}: {v.reason}")
+    typer.echo("* = champion (served by the API)", err=True)
+
+
+def _run_dict(run: object) -> dict:
+    from sqlalchemy import inspect
+
+    return {attr.key: getattr(run, attr.key) for attr in inspect(run).mapper.column_attrs}
+
+
+@app.command()
+def promote(
+    version: Annotated[str, typer.Argument(help='Version to serve: 3 or "outage_duration/3".')],
+    reason: Annotated[str, typer.Option(help="Why (stored with the decision).")],
+) -> None:
+    """Make a registered version the champion, overriding the gate (recorded as a manual decision)."""
+    from outagecast.ml.bootstrap import promote_manually
+    from outagecast.settings import get_settings
+
+    try:
+        before, after = promote_manually(get_settings(), version, reason=reason)
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    except Exception as exc:  # e.g. no such version in the registry
+        raise _fail(f"could not promote {version}: {exc}", code=1) from exc
+    typer.echo(
+        f"{after} is the champion (was {before or 'none'}); the API picks it up within "
+        "MODEL_REFRESH_SECONDS, or at once with POST /reload-model",
+        err=True,
+    )
 
 
 @app.command()
@@ -134,6 +202,67 @@ def migrate() -> None:
 
     upgrade_to_head(get_settings().resolved_database_url)
     typer.echo("database at head", err=True)
+
+
+@app.command()
+def ingest(
+    once: Annotated[
+        bool,
+        typer.Option("--once", help="One pass, then exit (else again every INGEST_INTERVAL_SECONDS)."),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Each run's result as JSON.")] = False,
+    wait: Annotated[
+        float,
+        typer.Option(min=0, help="Seconds to wait for a run in progress elsewhere."),
+    ] = 600.0,
+    limit: Annotated[int | None, typer.Option(min=1, help="At most this many new files per run.")] = None,
+) -> None:
+    """Ingest DATA_DIR/raw_data: validate, route rows to good_data/bad_data, record statistics, alert.
+
+    Exit status 0 when every file was handled (quarantined files included), 1 when the run could
+    not run or stopped on an environment error (the file is back in raw_data/), 75 when another
+    run kept the lock for --wait seconds.
+    """
+    import time
+
+    from outagecast.pipelines.ingest import ingest_once
+    from outagecast.settings import get_settings
+
+    settings = get_settings()
+    while True:
+        result = ingest_once(settings, limit=limit, lock_timeout=wait)
+        if as_json:
+            _print_json(result.as_dict())
+        else:
+            for outcome in result.files:
+                typer.echo(outcome.line())
+            if result.status == "busy":
+                typer.echo("another ingestion run is in progress; nothing done", err=True)
+            elif not result.files and result.status == "ok":
+                typer.echo("nothing to ingest", err=True)
+        for error in result.errors:
+            typer.echo(f"error: {error}", err=True)
+        if once:
+            raise typer.Exit(result.exit_code)
+        try:
+            time.sleep(settings.ingest_interval_seconds)
+        except KeyboardInterrupt:
+            raise typer.Exit(0) from None
+
+
+@app.command()
+def requeue(
+    file: Annotated[str, typer.Argument(help="A quarantined file (name or path).")],
+) -> None:
+    """Send a quarantined file back to raw_data/ once fixed; the next ingestion run takes it again."""
+    from outagecast.pipelines.ingest import requeue as requeue_file
+    from outagecast.settings import get_settings
+
+    try:
+        target = requeue_file(get_settings(), file)
+    except FileNotFoundError as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(f"requeued as {target}", err=True)
 
 
 def limit_native_threads(threads: int = 1) -> None:

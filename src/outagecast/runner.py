@@ -1,4 +1,5 @@
-"""``outagecast up``: the API and the web app as child processes, supervised together."""
+"""``outagecast up``: the API and the web app as child processes, supervised together, and the
+scheduled jobs (ingestion...) in this process once the API is up (``scheduling.embedded``)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ def _wait_for_api(url: str, process: subprocess.Popen, timeout: float) -> None:
 
 def run_stack(*, host: str, api_port: int, ui_port: int) -> int:
     """Start API then web app; stop both when either exits or on Ctrl-C/SIGTERM. Returns an exit code."""
+    from outagecast.scheduling.embedded import start_embedded_scheduler
     from outagecast.webapp.launch import run_ui, stop_ui, wait_until_ready
 
     settings = get_settings()
@@ -41,6 +43,7 @@ def run_stack(*, host: str, api_port: int, ui_port: int) -> int:
         [sys.executable, "-m", "outagecast.cli", "serve", "--host", host, "--port", str(api_port)]
     )
     children: list[subprocess.Popen] = [api]
+    scheduler = None
 
     def _stop(*_: object) -> None:
         raise KeyboardInterrupt
@@ -49,6 +52,8 @@ def run_stack(*, host: str, api_port: int, ui_port: int) -> int:
     try:
         log.info("starting the API on %s (a first start trains a model; this can take a minute)", api_url)
         _wait_for_api(api_url, api, API_READY_TIMEOUT_S)
+        # After the API: it has migrated the database, and the jobs' alerts link to its pages.
+        scheduler = start_embedded_scheduler(settings)
         key = settings.api_key.get_secret_value() if settings.api_key else None
         web = run_ui(ui_port, api_url, host=host, api_key=key)
         children.append(web)
@@ -68,5 +73,7 @@ def run_stack(*, host: str, api_port: int, ui_port: int) -> int:
         log.error("%s", exc)
         return 1
     finally:
+        if scheduler is not None:
+            scheduler.stop()  # running jobs finish their current file first
         for child in reversed(children):
             stop_ui(child)

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pandas as pd
 import pytest
-from outagecast.ml.predict import load_predictor
 
 from outagecast import schema
+from outagecast.ml.registry import load_version
 from outagecast.settings import Settings
 
 ORIGINAL_EXAMPLE = {
@@ -52,7 +52,7 @@ def test_original_example_returns_every_field(client: httpx.Client) -> None:
     assert row["system_load_imputed"] is False
 
 
-def test_predictions_match_the_saved_model(client: httpx.Client, trained_home) -> None:
+def test_predictions_match_the_served_registry_version(client: httpx.Client, trained_home) -> None:
     rows = [
         {
             **ORIGINAL_EXAMPLE,
@@ -64,7 +64,8 @@ def test_predictions_match_the_saved_model(client: httpx.Client, trained_home) -
         for b in schema.YES_NO
     ]
     got = client.post("/predict", json={"features": rows}).json()["predictions"]
-    model = load_predictor(Settings(outagecast_home=trained_home).model_path)
+    (served,) = {g["model_version"] for g in got}
+    model = load_version(Settings(outagecast_home=trained_home), served)
     frame = pd.DataFrame(rows).assign(start_time=pd.Timestamp("2025-03-04T02:30:00Z"))
     expected = model.predict(frame)
     assert [g["predicted_hours"] for g in got] == pytest.approx(list(expected), rel=1e-9)
