@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 
 import httpx
 import pytest
@@ -244,3 +244,171 @@ def test_predict_asks_for_explanations_and_coverage_only_when_told() -> None:
     client.predict([ROW], explain=True, coverage=0.9)
     assert dict(seen[0]) == {}
     assert dict(seen[1]) == {"explain": "true", "coverage": "0.9"}
+
+
+# ---------------------------------------------------------------- what-if, models, ingestion
+
+
+def _recorder(answer: Callable[[httpx.Request], httpx.Response]) -> tuple[list[httpx.Request], Callable]:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return answer(request)
+
+    return seen, handler
+
+
+def _what_if_answer(request: httpx.Request) -> httpx.Response:
+    body = json.loads(request.content)
+    points = [
+        {"value": v, "predicted_hours": 1.0 + i, "predicted_hours_low": 0.5, "predicted_hours_high": 2.0 + i}
+        for i, v in enumerate(body["values"])
+    ]
+    return httpx.Response(
+        200, json={"vary": body["vary"], "model_version": "v1", "interval_coverage": 0.8, "points": points}
+    )
+
+
+def test_what_if_sends_every_value_in_one_request() -> None:
+    seen, handler = _recorder(_what_if_answer)
+    start = datetime(2025, 3, 4, 14, 30, tzinfo=UTC)
+    answer = _client(handler).what_if({**ROW, "start_time": start}, "ticket_count", [0, 10, 20])
+    assert len(seen) == 1
+    request = seen[0]
+    assert (request.method, request.url.path) == ("POST", "/what-if")
+    body = json.loads(request.content)
+    assert body == {
+        "incident": {**ROW, "start_time": "2025-03-04T14:30:00+00:00"},
+        "vary": "ticket_count",
+        "values": [0, 10, 20],
+    }
+    assert [p["value"] for p in answer["points"]] == [0, 10, 20]
+    assert dict(request.url.params) == {}
+
+
+def test_what_if_serialises_times_and_asks_for_a_coverage_when_told() -> None:
+    seen, handler = _recorder(_what_if_answer)
+    times = [datetime(2025, 3, 4, h, tzinfo=UTC) for h in (1, 2)]
+    _client(handler).what_if(ROW, "start_time", times, coverage=0.9)
+    assert json.loads(seen[0].content)["values"] == ["2025-03-04T01:00:00+00:00", "2025-03-04T02:00:00+00:00"]
+    assert dict(seen[0].url.params) == {"coverage": "0.9"}
+
+
+def test_what_if_bad_value_is_an_api_error_naming_it() -> None:
+    detail = [{"loc": ["body", "values", 1], "msg": "Input should be greater than or equal to 0"}]
+    with pytest.raises(ApiError) as info:
+        _client(lambda r: httpx.Response(422, json={"detail": detail})).what_if(ROW, "ticket_count", [1, -3])
+    assert "values.1: Input should be greater than or equal to 0" in str(info.value)
+
+
+@pytest.mark.parametrize("count", [0, 501])
+def test_what_if_rejects_a_number_of_values_the_api_would_refuse(count: int) -> None:
+    with pytest.raises(ValueError, match="values"):
+        _client(_what_if_answer).what_if(ROW, "ticket_count", list(range(count)))
+
+
+def test_what_if_with_a_wrong_number_of_points_is_an_error() -> None:
+    def short(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"vary": "x", "model_version": "v", "points": []})
+
+    with pytest.raises(ApiError, match="number of points"):
+        _client(short).what_if(ROW, "ticket_count", [1, 2])
+
+
+MODELS = {"registered_model": "m", "champion": "m/1", "serving": "m/1", "versions": [], "runs": []}
+RELOAD = {"previous_version": "m/1", "version": "m/2", "champion": "m/2", "changed": True, "seconds": 0.2}
+
+
+def test_models_and_reload() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=MODELS if request.method == "GET" else RELOAD)
+
+    seen, handler = _recorder(answer)
+    client = _client(handler)
+    assert client.models()["champion"] == "m/1"
+    assert client.reload_model()["version"] == "m/2"
+    client.reload_model(force=True)
+    assert [(r.method, r.url.path, dict(r.url.params)) for r in seen] == [
+        ("GET", "/models", {"limit": "50"}),
+        ("POST", "/reload-model", {}),
+        ("POST", "/reload-model", {"force": "true"}),
+    ]
+
+
+def test_reload_without_the_right_key_is_a_401_api_error() -> None:
+    answer = {"detail": "Invalid or missing API key"}
+    with pytest.raises(ApiError) as info:
+        _client(lambda r: httpx.Response(401, json=answer)).reload_model()
+    assert info.value.status == 401 and info.value.detail == "Invalid or missing API key"
+
+
+def test_the_api_key_goes_with_every_call_when_configured() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path == "/what-if":
+            return _what_if_answer(request)
+        if path == "/predict":
+            return _echo_predictions(request)
+        if path == "/health":
+            return httpx.Response(200, json=HEALTHY)
+        if path in ("/past-predictions", "/ingestion-stats"):
+            return httpx.Response(200, json=[])
+        if path == "/reload-model":
+            return httpx.Response(200, json=RELOAD)
+        if path.endswith("/bad-rows"):
+            return httpx.Response(200, json={"id": 1, "rows": []})
+        return httpx.Response(200, json=MODELS)
+
+    seen, handler = _recorder(answer)
+    client = ApiClient("http://api.test", api_key="s3cret", transport=httpx.MockTransport(handler))
+    client.health()
+    client.predict([ROW])
+    client.past_predictions()
+    client.what_if(ROW, "ticket_count", [1])
+    client.models()
+    client.reload_model()
+    client.ingestion_stats()
+    client.bad_rows(1)
+    assert len(seen) == 8
+    assert all(r.headers["X-API-Key"] == "s3cret" for r in seen)
+
+
+def test_ingestion_stats_sends_only_the_filters_given() -> None:
+    seen, handler = _recorder(lambda r: httpx.Response(200, json=[]))
+    client = _client(handler)
+    client.ingestion_stats(
+        start_date=date(2025, 1, 1), end_date=date(2025, 1, 31), criticality="high", limit=20
+    )
+    client.ingestion_stats()
+    assert dict(seen[0].url.params) == {
+        "start_date": "2025-01-01",
+        "end_date": "2025-01-31",
+        "criticality": "high",
+        "limit": "20",
+        "offset": "0",
+    }
+    assert dict(seen[1].url.params) == {"limit": "100", "offset": "0"}
+
+
+@pytest.mark.parametrize("limit", [0, 501])
+def test_ingestion_stats_rejects_a_limit_the_api_would_refuse(limit: int) -> None:
+    with pytest.raises(ValueError, match="limit"):
+        _client(lambda r: httpx.Response(200, json=[])).ingestion_stats(limit=limit)
+
+
+def test_ingestion_stats_must_be_a_list() -> None:
+    with pytest.raises(ApiError, match="JSON list"):
+        _client(lambda r: httpx.Response(200, json={"detail": "x"})).ingestion_stats()
+
+
+def test_bad_rows_of_one_file() -> None:
+    body = {"id": 7, "filename": "b.csv", "state": "done", "invalid_rows": 1, "returned": 1, "columns": ["a"]}
+    body["rows"] = [{"row": 0, "errors": ["not_null:a"], "values": {"a": None}}]
+    seen, handler = _recorder(lambda r: httpx.Response(200, json=body))
+    answer = _client(handler).bad_rows(7, limit=10)
+    assert (seen[0].url.path, dict(seen[0].url.params)) == ("/ingestion-stats/7/bad-rows", {"limit": "10"})
+    assert answer["rows"][0]["errors"] == ["not_null:a"]
+    with pytest.raises(ApiError) as info:
+        _client(lambda r: httpx.Response(404, json={"detail": "No ingestion with id 9"})).bad_rows(9)
+    assert info.value.status == 404 and "No ingestion with id 9" in str(info.value)

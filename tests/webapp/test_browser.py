@@ -18,10 +18,16 @@ import httpx
 import pytest
 
 from outagecast import schema
-from outagecast.webapp.formatting import format_duration, format_hours, format_timestamp, resolve_timezone
+from outagecast.webapp.formatting import (
+    format_duration,
+    format_hours,
+    format_interval,
+    format_timestamp,
+    resolve_timezone,
+)
 from outagecast.webapp.launch import run_ui, stop_ui, wait_until_ready
 from tests.utils.server import RunningServer, free_port
-from tests.webapp.conftest import VIEWER_TIMEZONE
+from tests.webapp.conftest import VIEWER_TIMEZONE, corrupted_csv, ingest
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
@@ -190,13 +196,34 @@ def test_form_shows_the_duration_the_api_predicts(page, api_server: RunningServe
     expect(result).to_contain_text(format_hours(expected["predicted_hours"]))
     expect(result).to_contain_text("Outage start: Tue 4 Mar 2025, 14:30 CET")
     expect(result).to_contain_text("Anomaly: longer than" if expected["is_anomaly"] else "Normal: within")
-    if expected.get("predicted_hours_low") is not None:  # the API sends an interval
-        expect(result).to_contain_text("Likely between")
-    expect(result.locator(".js-plotly-plot .main-svg").first).to_be_visible()  # the explanation
+    # The interval in words, "3.4 h, likely 2.1–5.0 h".
+    interval = format_interval(
+        expected["predicted_hours"], expected["predicted_hours_low"], expected["predicted_hours_high"]
+    )
+    expect(result).to_contain_text(interval)
+    # The drivers, as a bar chart labelled in plain words.
+    drivers = result.locator(".st-key-predict_explanation .js-plotly-plot")
+    expect(drivers).to_be_visible()
+    expect(drivers.get_by_text(re.compile(r"^Critical severity: [+\u2212]\d+\.\d h$"))).to_be_visible()
+    expect(drivers.get_by_text(re.compile(r"^Backup triggered: [+\u2212]\d+\.\d h$"))).to_be_visible()
+    # The what-if: tickets by default, with the incident marked.
+    what_if = result.locator(".st-key-whatif_chart .js-plotly-plot")
+    expect(what_if).to_be_visible()
+    expect(what_if.get_by_text("your incident")).to_be_visible()
+    expect(result).to_contain_text("Your incident (35 support tickets) is the red diamond")
     assert not ISO_LIKE.search(_main_text(page))
     _wait_until_idle(page)
     page.mouse.move(0, 0)
     page.screenshot(path=screenshots / "predict.png")
+
+    # Another input: severity, every level tried in one call; the chart and its words follow.
+    _choose(page, "Change one input", "Severity")
+    expect(result).to_contain_text("Across severities, the prediction goes from")
+    expect(what_if.locator(".xtick").get_by_text("Low", exact=True)).to_be_visible()
+    expect(what_if.locator(".xtick").get_by_text("Critical", exact=True)).to_be_visible()
+    _wait_until_idle(page)
+    page.mouse.move(0, 0)
+    result.screenshot(path=screenshots / "predict_what_if.png")
 
 
 def _upload_batch(page, path: Path) -> None:
@@ -262,6 +289,61 @@ def test_new_predictions_appear_in_past_predictions(page, tmp_path: Path, screen
     mine = [r for r in table if r["ticket_count"] == str(marker)]
     assert sorted(int(r["number_of_customers_affected"]) for r in mine) == [10, 11, 12]
     assert all(r["source"] == "webapp" and "T" not in r["timestamp"] for r in mine)
+
+
+def _open_page(page, name: str, heading: str) -> None:
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=name, exact=True).click()
+    expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+
+
+def test_model_page_shows_the_champion_the_api_serves(
+    page, api_server: RunningServer, screenshots: Path
+) -> None:
+    version = httpx.get(f"{api_server.url}/health").json()["model_version"]
+    _open_page(page, "Model", "Model")
+    assert _metric_value(page, "Champion") == version
+    assert _metric_value(page, "Version the API serves") == version
+    expect(page.locator(".st-key-model_importances .js-plotly-plot")).to_be_visible()
+    runs = page.locator(".st-key-model_runs").get_by_test_id("stDataFrame")
+    expect(runs).to_be_visible()
+    expect(runs.locator("#glide-cell-1-0")).to_have_text(version)  # newest decision first
+    page.get_by_role("button", name="Reload model").click()
+    expect(page.get_by_text(f"Already serving the champion, {version}")).to_be_visible()
+    assert not ISO_LIKE.search(_main_text(page))
+    _wait_until_idle(page)
+    page.mouse.move(0, 0)
+    page.screenshot(path=screenshots / "model.png")
+
+
+def test_data_quality_page_shows_a_newly_ingested_file(
+    page, api_server: RunningServer, api_settings, tmp_path: Path, screenshots: Path
+) -> None:
+    # A corrupted batch dropped into the API's raw_data/ and ingested by the job, in this process.
+    name = f"browser_batch_{uuid.uuid4().hex[:8]}.csv"
+    (outcome,) = ingest(api_settings, {name: corrupted_csv(tmp_path, rows=40, seed=21, probability=0.1)})
+    assert outcome["state"] == "done" and outcome["invalid_rows"] > 0
+
+    _open_page(page, "Data quality", "Data quality")
+    files = page.locator(".st-key-dq_files").get_by_test_id("stDataFrame")
+    expect(files).to_be_visible()
+    expect(files.locator("#glide-cell-1-0")).to_have_text(name)  # newest first
+    expect(files.locator("#glide-cell-2-0")).to_have_text(str(outcome["total_rows"]))
+    expect(files.locator("#glide-cell-4-0")).to_have_text(str(outcome["invalid_rows"]))
+    for chart in ("dq_rows_chart", "dq_crit_chart", "dq_types_chart"):
+        expect(page.locator(f".st-key-{chart} .js-plotly-plot")).to_be_visible()
+    # Its bad rows (the newest file is chosen first), with their reasons and its Data Docs link.
+    expect(page.get_by_role("combobox", name="File")).to_have_value(re.compile(re.escape(name)))
+    bad_rows = page.locator(".st-key-dq_bad_rows").get_by_test_id("stDataFrame")
+    expect(bad_rows).to_be_visible()
+    expect(bad_rows.locator("#glide-cell-1-0")).not_to_be_empty()  # the problems, in words
+    docs = page.get_by_role("link", name="Open its Data Docs report")
+    expect(docs).to_have_attribute("href", api_server.url + outcome["data_docs_url"])
+    assert httpx.get(docs.get_attribute("href"), timeout=30).status_code == 200
+    assert not ISO_LIKE.search(_main_text(page))
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": 2200})  # room for the bad rows
+    _wait_until_idle(page)
+    page.mouse.move(0, 0)
+    page.screenshot(path=screenshots / "data_quality.png")
 
 
 def test_api_down_shows_a_message_not_a_traceback(

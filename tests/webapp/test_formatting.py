@@ -8,16 +8,23 @@ from datetime import UTC, datetime, timedelta, timezone
 import pandas as pd
 import pytest
 
+from outagecast.validation.errors import RuleKind
 from outagecast.webapp.formatting import (
+    RULE_WORDS,
     csv_bytes,
+    driver_label,
+    error_type_words,
     format_duration,
     format_hours,
+    format_interval,
     format_percent,
+    format_signed_hours,
     format_timestamp,
     label,
     parse_timestamp,
     predictions_frame,
     resolve_timezone,
+    rule_words,
 )
 
 PARIS = resolve_timezone("Europe/Paris")
@@ -104,3 +111,75 @@ def test_csv_bytes_writes_timestamps_without_iso_t_or_z() -> None:
 def test_labels() -> None:
     assert label("predicted_hours") == "Predicted hours"
     assert label("something_new") == "Something new"
+
+
+def test_format_interval_reads_like_a_sentence() -> None:
+    assert format_interval(3.42, 2.08, 4.96) == "3.4 h, likely 2.1–5.0 h"
+    assert format_interval(0.44, None, None) == "0.4 h"
+    assert format_interval(None) == "–"
+
+
+@pytest.mark.parametrize(
+    ("hours", "text"),
+    [(1.76, "+1.8 h"), (-0.94, "\u22120.9 h"), (0.04, "0.0 h"), (-0.04, "0.0 h"), (12.0, "+12.0 h")],
+)
+def test_format_signed_hours_uses_a_real_minus_and_no_sign_for_zero(hours: float, text: str) -> None:
+    assert format_signed_hours(hours) == text
+
+
+PREDICTION = {
+    "cloud_provider": "GCP",
+    "service": "Database",
+    "severity": "Critical",
+    "start_time": "2025-03-04T13:30:00Z",
+    "system_load_before_outage": 50.0,
+    "system_load_imputed": True,
+    "number_of_customers_affected": 1200,
+    "ticket_count": 1,
+    "backup_system_triggered": "Yes",
+}
+
+
+@pytest.mark.parametrize(
+    ("feature", "hours", "text"),
+    [
+        ("severity", 1.8, "Critical severity: +1.8 h"),
+        ("backup_system_triggered", -0.9, "Backup triggered: \u22120.9 h"),
+        ("cloud_provider", 0.21, "GCP cloud: +0.2 h"),
+        ("service", -0.2, "Database service: \u22120.2 h"),
+        ("start_time", 0.3, "Start Tue 14:30 in March: +0.3 h"),  # in the viewer's zone
+        ("system_load_before_outage", -0.5, "System load 50 % (assumed): \u22120.5 h"),
+        ("number_of_customers_affected", 0.7, "1,200 customers affected: +0.7 h"),
+        ("ticket_count", 0.1, "1 support ticket: +0.1 h"),
+    ],
+)
+def test_driver_labels_are_plain_words(feature: str, hours: float, text: str) -> None:
+    assert driver_label(feature, hours, PREDICTION, PARIS) == text
+
+
+def test_no_backup_reads_as_such() -> None:
+    row = {**PREDICTION, "backup_system_triggered": "No"}
+    assert driver_label("backup_system_triggered", 0.9, row) == "No backup triggered: +0.9 h"
+
+
+def test_every_validation_rule_has_words() -> None:
+    assert set(RULE_WORDS) == {str(kind) for kind in RuleKind}
+
+
+@pytest.mark.parametrize(
+    ("rule", "text"),
+    [
+        ("plausible_max:duration_minutes", "duration_minutes: too large to be plausible"),
+        ("not_null:ticket_count", "ticket_count: empty"),
+        ("in_set:severity", "severity: not an allowed value"),
+        ("end_after_start", "The outage ends before it starts"),
+        ("made_up:rule", "made_up:rule"),  # a rule this web app does not know yet: shown as is
+    ],
+)
+def test_rule_words(rule: str, text: str) -> None:
+    assert rule_words(rule) == text
+
+
+def test_error_type_words() -> None:
+    assert error_type_words("missing_value") == "Missing value"
+    assert error_type_words("unreadable_file") == "Unreadable file"

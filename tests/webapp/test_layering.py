@@ -47,9 +47,9 @@ import json, os, sys
 os.environ["API_URL"] = "http://127.0.0.1:9"
 from streamlit.testing.v1 import AppTest
 import outagecast.clients.api, outagecast.webapp.data, outagecast.webapp.launch
-from outagecast.webapp import charts, csv_batch, formatting, ui
+from outagecast.webapp import charts, csv_batch, formatting, ui, what_if
 app = AppTest.from_file(sys.argv[1], default_timeout=30).run()
-for page in (ui.PREDICT_PAGE, ui.PAST_PAGE):
+for page in (ui.PREDICT_PAGE, ui.PAST_PAGE, ui.MODEL_PAGE, ui.DATA_QUALITY_PAGE):
     app.switch_page(page).run()
     assert not app.exception, [e.value for e in app.exception]
 forbidden = json.loads(sys.argv[2])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import re
 import uuid
 from datetime import datetime
 
@@ -13,47 +11,34 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from outagecast import schema
-from outagecast.clients.api import ApiClient
-from outagecast.webapp.formatting import format_duration, format_hours, format_timestamp, resolve_timezone
+from outagecast.clients.api import ApiClient, ApiUnavailable
+from outagecast.webapp.formatting import (
+    format_duration,
+    format_hours,
+    format_interval,
+    format_signed_hours,
+    format_timestamp,
+    resolve_timezone,
+)
 from outagecast.webapp.ui import PAST_PAGE, PREDICT_PAGE
 from tests.utils.server import RunningServer
 from tests.webapp.conftest import VIEWER_TIMEZONE, make_app
+from tests.webapp.helpers import assert_no_iso as _assert_no_iso
+from tests.webapp.helpers import chart as _chart
+from tests.webapp.helpers import direct_predict as _direct
+from tests.webapp.helpers import metrics as _metrics
+from tests.webapp.helpers import open_page as _open
+from tests.webapp.helpers import texts as _texts
+from tests.webapp.helpers import traces
 
 TZ = resolve_timezone(VIEWER_TIMEZONE)
 SUBMIT = "FormSubmitter:predict_form-Predict"
-ISO_LIKE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}|\d{2}:\d{2}(:\d{2}(\.\d+)?)?Z\b")
 FEATURE_HEADER = ",".join(schema.FEATURES)
 
 
 def _marker() -> int:
     """A ticket count no other test uses, to find this test's rows among stored ones."""
     return 700_000 + uuid.uuid4().int % 99_999
-
-
-def _metrics(app: AppTest) -> dict[str, str]:
-    return {m.label: m.value for m in app.metric}
-
-
-def _texts(app: AppTest) -> str:
-    parts = [
-        e.value for e in (*app.markdown, *app.caption, *app.error, *app.warning, *app.info, *app.success)
-    ]
-    return "\n".join(str(p) for p in parts)
-
-
-def _assert_no_iso(app: AppTest) -> None:
-    assert not ISO_LIKE.search(_texts(app)), _texts(app)
-
-
-def _direct(url: str, rows: list[dict], source: str = "webapp") -> list[dict]:
-    response = httpx.post(f"{url}/predict", json={"features": rows, "source": source}, timeout=60)
-    assert response.status_code == 200, response.text
-    return response.json()["predictions"]
-
-
-def _open(app: AppTest, page: str) -> AppTest:
-    app.run()
-    return app.switch_page(page).run()
 
 
 # ---------------------------------------------------------------- home
@@ -134,12 +119,12 @@ def test_predict_form_shows_what_the_api_answers(app: AppTest, api_server: Runni
     assert "Outage start: Tue 4 Mar 2025, 14:30 CET" in texts
     badge = "Anomaly: longer than" if expected["is_anomaly"] else "Normal: within"
     assert badge in texts
-    if expected.get("predicted_hours_low") is not None:  # the API sends an interval
-        low, high = (
-            format_duration(expected["predicted_hours_low"]),
-            format_duration(expected["predicted_hours_high"]),
-        )
-        assert f"Likely between **{low}** and **{high}**" in texts
+    # The interval, briefly: "3.4 h, likely 2.1–5.0 h".
+    interval = format_interval(
+        expected["predicted_hours"], expected["predicted_hours_low"], expected["predicted_hours_high"]
+    )
+    assert f"**{interval}**" in texts and ", likely " in interval
+    assert "8 in 10 outages like this one end within that range (80 % interval)" in texts
     _assert_no_iso(app)
 
 
@@ -149,9 +134,18 @@ def test_predict_form_explains_the_prediction(app: AppTest, api_server: RunningS
     app.button(key=SUBMIT).click().run()
     assert not app.exception and not app.error
     assert "What drove this prediction" in _texts(app)
-    (chart,) = [c for c in app.get("plotly_chart") if "predict_explanation" in str(c.proto.id)]
-    bars = json.loads(chart.proto.spec)["data"][0]
+    bars = _chart(app, "predict_explanation")["data"][0]
     assert len(bars["y"]) == len(schema.FEATURES)
+    # Plain words with the hours, largest effect on top (Plotly draws the last bar at the top).
+    labels = dict(zip(bars["y"], bars["x"], strict=True))
+    assert any(name.startswith("Critical severity: ") for name in labels)
+    assert any(name.startswith("Backup triggered: ") for name in labels)
+    assert any(name.startswith("12 support tickets: ") for name in labels)
+    assert any(name.startswith("Start Tue 14:30 in March: ") for name in labels)
+    for name, hours in labels.items():
+        assert name.endswith(format_signed_hours(hours))
+    sizes = [abs(h) for h in bars["x"]]
+    assert sizes == sorted(sizes)
 
 
 def test_predict_without_system_load_says_it_was_assumed(app: AppTest) -> None:
@@ -187,6 +181,109 @@ def test_predict_retry_succeeds_once_the_api_is_back(
     app.button(key="predict_retry").click().run()
     assert not app.exception and not app.error
     assert "Predicted duration" in _metrics(app)
+
+
+# ---------------------------------------------------------------- predict: what-if
+
+
+@pytest.fixture
+def what_if_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
+    """Every ``ApiClient.what_if`` call the page makes (passed through to the real API)."""
+    calls: list[tuple] = []
+    original = ApiClient.what_if
+
+    def recording(self: ApiClient, incident: dict, vary: str, values: list, **kwargs: object) -> dict:
+        calls.append((incident, vary, list(values)))
+        return original(self, incident, vary, values, **kwargs)
+
+    monkeypatch.setattr(ApiClient, "what_if", recording)
+    return calls
+
+
+def _what_if_direct(url: str, call: tuple) -> dict:
+    incident, vary, values = call
+    body = {"incident": incident, "vary": vary, "values": values}
+    response = httpx.post(f"{url}/what-if", json=body, timeout=60)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _predicted(app: AppTest) -> AppTest:
+    _open(app, PREDICT_PAGE)
+    _fill_form(app, tickets=40)
+    app.button(key=SUBMIT).click().run()
+    assert not app.exception and not app.error
+    return app
+
+
+def test_what_if_varies_tickets_in_one_call_and_marks_the_incident(
+    app: AppTest, api_server: RunningServer, what_if_calls: list[tuple]
+) -> None:
+    _predicted(app)
+    assert len(what_if_calls) == 1  # one batched call for every point
+    incident, vary, values = what_if_calls[0]
+    assert vary == "ticket_count" and values == sorted(values) and 40 in values
+    assert values[0] == 0 and values[-1] == 100  # the default range: twice the incident's, rounded up
+    assert incident["start_time"] == app.session_state.predict_result["start_time"]  # pinned
+
+    figure = _chart(app, "whatif_chart")
+    lines = traces(figure)
+    expected = _what_if_direct(api_server.url, what_if_calls[0])["points"]
+    assert lines["predicted duration"]["x"] == values
+    assert lines["predicted duration"]["y"] == pytest.approx([p["predicted_hours"] for p in expected])
+    band = lines["likely range (80 % interval)"]
+    assert band["y"] == pytest.approx([p["predicted_hours_low"] for p in expected])
+    assert band["fill"] == "tonexty"
+    predicted = app.session_state.predict_result["predicted_hours"]
+    assert lines["your incident"]["x"] == [40]
+    assert lines["your incident"]["y"] == pytest.approx([predicted])
+    # The point at the incident's own value is the prediction itself.
+    assert expected[values.index(40)]["predicted_hours"] == pytest.approx(predicted)
+    summary = _texts(app)
+    assert "Between 0 and 100 support tickets, the prediction" in summary
+    assert "Your incident (40 support tickets) is the red diamond" in summary
+    assert "about 8 in 10 outages like this one end inside it" in summary
+
+    app.slider(key="whatif_range_ticket_count").set_value((10, 60)).run()
+    assert not app.exception
+    assert len(what_if_calls) == 2
+    assert what_if_calls[1][2][0] == 10 and what_if_calls[1][2][-1] == 60
+
+
+def test_what_if_over_severities_and_start_hours(app: AppTest, what_if_calls: list[tuple]) -> None:
+    _predicted(app)
+    app.selectbox(key="whatif_input").select("severity").run()
+    assert not app.exception and not app.error
+    assert what_if_calls[-1][1:] == ("severity", list(schema.SEVERITIES))
+    lines = traces(_chart(app, "whatif_chart"))
+    assert lines["predicted duration"]["x"] == list(schema.SEVERITIES)
+    assert lines["your incident"]["x"] == ["Critical"]
+    assert "Across severities, the prediction" in _texts(app)
+
+    app.selectbox(key="whatif_input").select("start_hour").run()
+    assert not app.exception and not app.error
+    _, vary, values = what_if_calls[-1]
+    # The same day and minute in the viewer's zone, every hour: 14:30 in Paris is the incident.
+    assert vary == "start_time" and len(values) == 24
+    assert values[0] == "2025-03-04T00:30:00+01:00" and values[14] == "2025-03-04T14:30:00+01:00"
+    lines = traces(_chart(app, "whatif_chart"))
+    assert lines["your incident"]["x"] == [14]
+    assert "Your incident (start at 14:30)" in _texts(app)
+
+
+def test_what_if_failure_keeps_the_prediction_and_offers_retry(
+    app: AppTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def down(self: ApiClient, *args: object, **kwargs: object) -> dict:
+        raise ApiUnavailable("Cannot reach the OutageCast API (test).")
+
+    _predicted(app)
+    monkeypatch.setattr(ApiClient, "what_if", down)
+    app.selectbox(key="whatif_input").select("system_load_before_outage").run()
+    assert not app.exception
+    assert "Could not work out the what-if" in app.error[0].value
+    assert "Predicted duration" in _metrics(app)  # the prediction itself stays
+    assert app.button(key="whatif_retry")
 
 
 # ---------------------------------------------------------------- predict: CSV batch
@@ -339,6 +436,9 @@ def test_past_predictions_list_new_rows_with_readable_times(app: AppTest, api_se
     for column in ("timestamp", "start_time", "predicted_end_time"):
         assert isinstance(table[column].dtype, pd.DatetimeTZDtype)
         assert str(table[column].dt.tz) == VIEWER_TIMEZONE
+    # The interval is shown with every stored prediction.
+    assert (mine["predicted_hours_low"] <= mine["predicted_hours"]).all()
+    assert (mine["predicted_hours"] <= mine["predicted_hours_high"]).all()
     metrics = _metrics(app)
     assert metrics["Predictions"] == f"{len(table):,}"
     assert metrics["Mean predicted duration"] == format_hours(table["predicted_hours"].mean())

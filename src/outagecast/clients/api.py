@@ -21,8 +21,13 @@ Source = Literal["webapp", "scheduled"]
 SourceFilter = Literal["all", "webapp", "scheduled"]
 ChunkCallback = Callable[[int, int], None]  # (rows done, rows in total)
 
+Criticality = Literal["none", "low", "medium", "high"]
+
 # The API's own ceilings (api/schemas.py), so a bad call fails here with a clear message.
 MAX_PAST_LIMIT = 500
+MAX_INGESTION_LIMIT = 500
+MAX_BAD_ROWS_LIMIT = 1000
+MAX_WHAT_IF_VALUES = 500
 # /health must answer fast: a page waits on it before drawing anything.
 HEALTH_TIMEOUT_SECONDS = 5.0
 
@@ -136,6 +141,119 @@ class PastPrediction(Prediction, total=False):
     id: int
     timestamp: str
     source: str
+
+
+class WhatIfPoint(TypedDict):
+    """The prediction with the varied input set to ``value``."""
+
+    value: Any
+    predicted_hours: float
+    predicted_hours_low: float | None
+    predicted_hours_high: float | None
+
+
+class WhatIf(TypedDict):
+    """``POST /what-if``: how the prediction and its interval move as one input changes."""
+
+    vary: str
+    model_version: str
+    interval_coverage: float | None
+    points: list[WhatIfPoint]
+
+
+class ModelVersion(TypedDict, total=False):
+    """One registered model version (``GET /models``)."""
+
+    version: str
+    number: int
+    run_id: str | None
+    created_at: str
+    aliases: list[str]
+    is_champion: bool
+    family: str | None
+    metrics: dict[str, float]
+    feature_importances: dict[str, float]
+    decision: Literal["promoted", "rejected"] | None
+    reason: str | None
+
+
+class TrainingRun(TypedDict, total=False):
+    """One promotion decision (``GET /models``' ``runs``)."""
+
+    id: int
+    timestamp: str
+    model_version: str
+    run_id: str | None
+    family: str | None
+    n_train: int | None
+    metrics: dict[str, Any]
+    reference_rmse: float | None
+    champion_version_before: str | None
+    rmse_diff: float | None
+    ci_low: float | None
+    ci_high: float | None
+    latency_ms_per_row: float | None
+    decision: Literal["promoted", "rejected"]
+    reason: str
+    trigger: str
+
+
+class ModelsReport(TypedDict):
+    """``GET /models``: the registry, the champion, what this API serves, and the decisions."""
+
+    registered_model: str
+    champion: str | None
+    serving: str | None
+    versions: list[ModelVersion]
+    runs: list[TrainingRun]
+
+
+class Reload(TypedDict):
+    """What ``POST /reload-model`` did."""
+
+    previous_version: str | None
+    version: str | None
+    champion: str | None
+    changed: bool
+    seconds: float
+
+
+class IngestionStat(TypedDict, total=False):
+    """One ingested file (``GET /ingestion-stats``)."""
+
+    id: int
+    timestamp: str
+    filename: str
+    total_rows: int
+    valid_rows: int
+    invalid_rows: int
+    criticality: Criticality
+    error_types: dict[str, int]
+    data_docs_url: str | None  # a path on the API, e.g. /data-docs/...
+    state: Literal["done", "quarantined"] | None
+    reason: str | None
+    bad_rows_url: str | None
+
+
+class BadRow(TypedDict):
+    """One rejected row: its 0-based data row in the file, the rules it broke, its cells."""
+
+    row: int | None
+    errors: list[str]
+    values: dict[str, str | None]
+
+
+class BadRows(TypedDict):
+    """``GET /ingestion-stats/{id}/bad-rows``."""
+
+    id: int
+    filename: str
+    state: Literal["done", "quarantined"]
+    reason: str | None
+    invalid_rows: int
+    returned: int
+    columns: list[str]
+    rows: list[BadRow]
 
 
 def describe_detail(detail: Any) -> str:
@@ -326,7 +444,79 @@ class ApiClient:
             raise ApiError(response.status_code, "expected a JSON list of predictions")
         return body
 
+    def what_if(
+        self,
+        incident: Mapping[str, Any],
+        vary: str,
+        values: Sequence[Any],
+        *,
+        coverage: float | None = None,
+    ) -> WhatIf:
+        """``POST /what-if``: ``incident`` predicted once per value of ``vary``, in ONE request.
+
+        Nothing is stored. A bad value is a 422 whose detail points at ``values[i]``.
+        """
+        if not 1 <= len(values) <= MAX_WHAT_IF_VALUES:
+            raise ValueError(f"between 1 and {MAX_WHAT_IF_VALUES} values are needed, not {len(values)}")
+        body = {
+            "incident": _jsonable(incident),
+            "vary": vary,
+            "values": [_json_value(v) for v in values],
+        }
+        params = {"coverage": coverage} if coverage is not None else None
+        answer = self._json("POST", "/what-if", dict, params=params, json=body)
+        if not isinstance(answer.get("points"), list) or len(answer["points"]) != len(values):
+            raise ApiError(200, "the what-if answer has a different number of points")
+        return answer
+
+    def models(self, *, limit: int = 50) -> ModelsReport:
+        """``GET /models``: registered versions (newest first), the champion, the decisions."""
+        return self._json("GET", "/models", dict, params={"limit": limit})
+
+    def reload_model(self, *, force: bool = False) -> Reload:
+        """``POST /reload-model``: serve the registry's champion now (needs the key when set)."""
+        params = {"force": "true"} if force else None
+        return self._json("POST", "/reload-model", dict, params=params)
+
+    def ingestion_stats(
+        self,
+        *,
+        start_date: date | None = None,
+        end_date: date | None = None,
+        criticality: Criticality | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[IngestionStat]:
+        """``GET /ingestion-stats``: ingested files, newest first; ``end_date`` inclusive."""
+        if not 1 <= limit <= MAX_INGESTION_LIMIT:
+            raise ValueError(f"limit must be between 1 and {MAX_INGESTION_LIMIT}, not {limit}")
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if start_date is not None:
+            params["start_date"] = start_date.isoformat()
+        if end_date is not None:
+            params["end_date"] = end_date.isoformat()
+        if criticality is not None:
+            params["criticality"] = criticality
+        return self._json("GET", "/ingestion-stats", list, params=params)
+
+    def bad_rows(self, stat_id: int, *, limit: int = 100) -> BadRows:
+        """``GET /ingestion-stats/{id}/bad-rows``: one file's rejected rows and the rules they broke."""
+        if not 1 <= limit <= MAX_BAD_ROWS_LIMIT:
+            raise ValueError(f"limit must be between 1 and {MAX_BAD_ROWS_LIMIT}, not {limit}")
+        return self._json("GET", f"/ingestion-stats/{int(stat_id)}/bad-rows", dict, params={"limit": limit})
+
     # ------------------------------------------------------------------ plumbing
+    def _json(self, method: str, path: str, shape: type, **kwargs: Any) -> Any:
+        """Send; a 200 answer's JSON body of the expected ``shape`` (dict or list), else ``ApiError``."""
+        response = self._send(method, path, **kwargs)
+        if response.status_code != 200:
+            raise _error_from(response)
+        body = _json_or_none(response)
+        if not isinstance(body, shape):
+            kind = "object" if shape is dict else "list"
+            raise ApiError(response.status_code, f"expected a JSON {kind} from {method} {path}")
+        return body
+
     def _send(self, method: str, path: str, *, timeout: float | None = None, **kwargs: Any) -> httpx.Response:
         try:
             return self._http.request(method, path, timeout=timeout or self.timeout, **kwargs)
@@ -366,13 +556,18 @@ def _error_from(response: httpx.Response) -> ApiError:
 
 def _jsonable(row: Mapping[str, Any]) -> dict[str, Any]:
     """A request row as plain JSON values: dates as ISO strings, NaN/None fields left out."""
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        if value is None or value != value:  # NaN and NaT are unequal to themselves
-            continue  # the API treats an absent optional input as "unknown"
-        if hasattr(value, "isoformat"):
-            value = value.isoformat()
-        elif hasattr(value, "item"):  # numpy scalars
-            value = value.item()
-        out[key] = value
-    return out
+    # The API treats an absent optional input as "unknown".
+    return {key: _json_value(value) for key, value in row.items() if not _missing(value)}
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value != value  # NaN and NaT are unequal to themselves
+
+
+def _json_value(value: Any) -> Any:
+    """A plain JSON value: dates and times as ISO strings, numpy scalars as Python numbers."""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    return value

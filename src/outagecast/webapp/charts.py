@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
-from outagecast.webapp.formatting import label
+from outagecast.webapp.formatting import error_type_words, label
 
 # One colour per source on every chart, so "scheduled" never changes colour between views.
 SOURCE_COLORS = {"webapp": "#1f77b4", "scheduled": "#ff7f0e"}
 THRESHOLD_COLOR = "#d62728"
 ADDS_COLOR = "#d62728"  # an input that makes the outage longer
 REMOVES_COLOR = "#1f77b4"  # an input that makes it shorter
+LINE_COLOR = "#1f77b4"
+BAND_COLOR = "rgba(31, 119, 180, 0.18)"
+CURRENT_COLOR = "#d62728"
+VALID_COLOR = "#2ca02c"
+# Ingestion criticality, mildest first; the Data quality table uses the same colours.
+ONE_BAR_PER_FILE = 40
+CRITICALITY_COLORS = {"none": "#2ca02c", "low": "#e3b505", "medium": "#ff7f0e", "high": "#d62728"}
 
 
 def duration_histogram(frame: pd.DataFrame, threshold_hours: float) -> go.Figure:
@@ -62,28 +70,248 @@ def predictions_over_time(frame: pd.DataFrame, threshold_hours: float, tz_name: 
     return fig
 
 
-def contributions_chart(contributions: Mapping[str, float]) -> go.Figure:
-    """Hours each input adds to (or removes from) the average prediction, largest at the top."""
+def contributions_chart(contributions: Mapping[str, float], names: Mapping[str, str]) -> go.Figure:
+    """Hours each input adds to (or removes from) the average prediction, largest at the top.
+
+    ``names`` gives each input's bar label in words ("Critical severity: +1.8 h"); inputs it
+    does not name fall back to their column label.
+    """
     items = sorted(contributions.items(), key=lambda kv: abs(kv[1]))
-    names = [label(name) for name, _ in items]
+    labels = [names.get(name) or label(name) for name, _ in items]
     hours = [float(value) for _, value in items]
     fig = go.Figure(
         go.Bar(
             x=hours,
-            y=names,
+            y=labels,
             orientation="h",
             marker_color=[ADDS_COLOR if h > 0 else REMOVES_COLOR for h in hours],
-            text=[f"{h:+.2f} h" for h in hours],
-            textposition="outside",
-            hovertemplate="%{y}: %{x:+.2f} hours<extra></extra>",
+            hovertemplate="%{y}<extra></extra>",
         )
     )
     fig.update_layout(
-        xaxis_title="Contribution (hours)",
-        height=60 + 32 * len(items),
+        xaxis_title="Hours added (+) or removed (−)",
+        height=70 + 34 * len(items),
         margin={"t": 10, "b": 10, "l": 10, "r": 10},
+        showlegend=False,
     )
-    fig.update_xaxes(zeroline=True, zerolinecolor="#888")
+    fig.update_xaxes(zeroline=True, zerolinecolor="#888", zerolinewidth=1.5)
+    fig.update_yaxes(automargin=True)
+    return fig
+
+
+def what_if_chart(
+    xs: Sequence[Any],
+    points: Sequence[Mapping[str, Any]],
+    *,
+    x_title: str,
+    current_x: Any | None,
+    current_hours: float | None,
+    coverage: float | None,
+    categorical: bool = False,
+    tick_text: Sequence[str] | None = None,
+) -> go.Figure:
+    """The predicted duration as one input varies: a line with its interval as a shaded band
+    (points with interval bars for categories), and the incident as entered marked."""
+    hours = [float(p["predicted_hours"]) for p in points]
+    lows = [p.get("predicted_hours_low") for p in points]
+    highs = [p.get("predicted_hours_high") for p in points]
+    has_band = all(v is not None for v in (*lows, *highs))
+    shown = list(tick_text) if tick_text is not None else [str(x) for x in xs]
+    band_name = f"likely range ({coverage * 100:g} % interval)" if coverage else "likely range"
+    custom = [
+        [t, f"{lo:.1f}–{hi:.1f} h" if has_band else "no interval"]
+        for t, lo, hi in zip(shown, lows if has_band else hours, highs if has_band else hours, strict=True)
+    ]
+    hover = "%{customdata[0]}: <b>%{y:.1f} h</b>, likely %{customdata[1]}<extra></extra>"
+    fig = go.Figure()
+    if has_band and not categorical:
+        fig.add_trace(
+            go.Scatter(
+                x=list(xs), y=highs, mode="lines", line={"width": 0}, hoverinfo="skip", showlegend=False
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=list(xs),
+                y=lows,
+                mode="lines",
+                line={"width": 0},
+                fill="tonexty",
+                fillcolor=BAND_COLOR,
+                hoverinfo="skip",
+                name=band_name,
+            )
+        )
+    error_y = None
+    if has_band and categorical:
+        error_y = {
+            "type": "data",
+            "symmetric": False,
+            "array": [hi - h for hi, h in zip(highs, hours, strict=True)],
+            "arrayminus": [h - lo for h, lo in zip(hours, lows, strict=True)],
+            "color": LINE_COLOR,
+            "thickness": 1.5,
+            "width": 8,
+        }
+    fig.add_trace(
+        go.Scatter(
+            x=list(xs),
+            y=hours,
+            mode="lines+markers" if not categorical else "markers",
+            line={"color": LINE_COLOR, "width": 2.5},
+            marker={"size": 6 if not categorical else 11, "color": LINE_COLOR},
+            error_y=error_y,
+            customdata=custom,
+            hovertemplate=hover,
+            name="predicted duration",
+        )
+    )
+    if current_x is not None and current_hours is not None:
+        fig.add_trace(
+            go.Scatter(
+                x=[current_x],
+                y=[current_hours],
+                mode="markers",
+                marker={
+                    "size": 15,
+                    "color": CURRENT_COLOR,
+                    "symbol": "diamond",
+                    "line": {"width": 1.5, "color": "white"},
+                },
+                name="your incident",
+                hovertemplate=f"your incident: <b>{current_hours:.1f} h</b><extra></extra>",
+            )
+        )
+    fig.update_layout(
+        xaxis_title=x_title,
+        yaxis_title="Predicted duration (hours)",
+        height=380,
+        margin={"t": 30, "b": 10, "l": 10, "r": 10},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0},
+        hovermode="closest",
+    )
+    if categorical:
+        fig.update_xaxes(type="category", categoryorder="array", categoryarray=list(xs))
+    elif tick_text is not None:
+        step = max(1, len(xs) // 12)
+        fig.update_xaxes(tickvals=list(xs)[::step], ticktext=shown[::step])
+    fig.update_yaxes(rangemode="tozero")
+    return fig
+
+
+def importances_chart(importances: Mapping[str, float]) -> go.Figure:
+    """How much each input moves the champion's predictions on average (hours), largest on top."""
+    items = sorted(importances.items(), key=lambda kv: kv[1])
+    fig = go.Figure(
+        go.Bar(
+            x=[float(v) for _, v in items],
+            y=[label(k) for k, _ in items],
+            orientation="h",
+            marker_color=LINE_COLOR,
+            text=[f"{float(v):.2f} h" for _, v in items],
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="%{y}: %{x:.2f} hours on average<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        xaxis_title="Average effect on a prediction (hours, either direction)",
+        height=70 + 34 * len(items),
+        margin={"t": 10, "b": 10, "l": 10, "r": 40},
+    )
+    fig.update_yaxes(automargin=True)
+    return fig
+
+
+def ingestion_rows_over_time(frame: pd.DataFrame, tz_name: str) -> go.Figure:
+    """Valid and invalid rows of each ingested file, stacked, oldest on the left.
+
+    Up to ``ONE_BAR_PER_FILE`` files get one evenly spaced bar each, labelled with the time and
+    file name (ingestion runs come in bursts, so a time axis would squash them); more files are
+    drawn on a time axis.
+    """
+    plot = frame.sort_values("timestamp").reset_index(drop=True)
+    local = plot["timestamp"].dt.tz_localize(None)  # wall-clock time in the viewer's zone
+    per_file = len(plot) <= ONE_BAR_PER_FILE
+    xs: list[Any] = list(range(len(plot))) if per_file else list(local)
+    fig = go.Figure()
+    for column, name, color in (
+        ("valid_rows", "valid rows", VALID_COLOR),
+        ("invalid_rows", "invalid rows", CRITICALITY_COLORS["high"]),
+    ):
+        fig.add_trace(
+            go.Bar(
+                x=xs,
+                y=plot[column],
+                name=name,
+                marker_color=color,
+                customdata=list(zip(plot["filename"], local.dt.strftime("%d %b %H:%M:%S"), strict=True)),
+                hovertemplate=f"%{{customdata[0]}} (%{{customdata[1]}}): %{{y:,}} {name}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        barmode="stack",
+        xaxis_title=f"Ingested at ({tz_name})" + (", one bar per file" if per_file else ""),
+        yaxis_title="Rows",
+        height=360,
+        margin={"t": 30, "b": 10, "l": 10, "r": 10},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0},
+        bargap=0.3,
+    )
+    if per_file:
+        names = [n if len(n) <= 18 else n[:16] + "…" for n in plot["filename"]]
+        ticks = [f"{t:%d %b %H:%M}<br>{n}" for t, n in zip(local, names, strict=True)]
+        step = max(1, len(xs) // 10)
+        fig.update_xaxes(tickvals=xs[::step], ticktext=ticks[::step], range=[-0.5, max(len(xs), 4) - 0.5])
+    return fig
+
+
+def criticality_chart(counts: Mapping[str, int]) -> go.Figure:
+    """How many files had each criticality, in the order none, low, medium, high."""
+    levels = list(CRITICALITY_COLORS)
+    fig = go.Figure(
+        go.Bar(
+            x=levels,
+            y=[int(counts.get(level, 0)) for level in levels],
+            marker_color=[CRITICALITY_COLORS[level] for level in levels],
+            text=[int(counts.get(level, 0)) for level in levels],
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="%{x}: %{y} files<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        xaxis_title="Criticality",
+        yaxis_title="Files",
+        height=340,
+        margin={"t": 30, "b": 10, "l": 10, "r": 10},
+        showlegend=False,
+    )
+    fig.update_yaxes(dtick=1 if max(counts.values(), default=0) <= 10 else None, rangemode="tozero")
+    return fig
+
+
+def error_types_chart(totals: Mapping[str, int]) -> go.Figure:
+    """Bad rows per error type over the files shown, largest on top."""
+    items = sorted(totals.items(), key=lambda kv: kv[1])
+    fig = go.Figure(
+        go.Bar(
+            x=[v for _, v in items],
+            y=[error_type_words(k) for k, _ in items],
+            orientation="h",
+            marker_color=CRITICALITY_COLORS["medium"],
+            text=[f"{v:,}" for _, v in items],
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="%{y}: %{x:,} rows<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        xaxis_title="Rows",
+        height=max(200, 70 + 34 * len(items)),
+        margin={"t": 10, "b": 10, "l": 10, "r": 40},
+    )
+    fig.update_yaxes(automargin=True)
     return fig
 
 

@@ -13,13 +13,31 @@ from typing import Any
 
 import streamlit as st
 
-from outagecast.clients.api import ApiClient, ChunkCallback, Health, PastPrediction, Prediction, SourceFilter
+from outagecast.clients.api import (
+    ApiClient,
+    BadRows,
+    ChunkCallback,
+    Criticality,
+    Health,
+    IngestionStat,
+    ModelsReport,
+    PastPrediction,
+    Prediction,
+    Reload,
+    SourceFilter,
+    WhatIf,
+)
 from outagecast.settings import get_settings
 
 # Health is cheap and should reflect a restarted API quickly; past predictions change only
 # when someone predicts, and this session clears them itself when it does.
 HEALTH_TTL_SECONDS = 10
 PAST_TTL_SECONDS = 30
+# The registry changes on retraining (minutes apart); ingestion every minute at most.
+MODELS_TTL_SECONDS = 30
+INGESTION_TTL_SECONDS = 30
+# A what-if answer only changes with the model; a reload from this app clears it at once.
+WHAT_IF_TTL_SECONDS = 300
 
 
 @st.cache_resource(show_spinner=False)
@@ -43,6 +61,11 @@ def api_url() -> str:
 def anomaly_threshold_hours() -> float:
     """The anomaly threshold the deployment is configured with (the API applies it)."""
     return get_settings().anomaly_threshold_hours
+
+
+def interval_coverage() -> float:
+    """The nominal coverage of the prediction intervals the deployment is configured with."""
+    return get_settings().interval_coverage
 
 
 def health() -> Health:
@@ -113,7 +136,79 @@ def predict(
         _past_predictions.clear()
 
 
+def what_if(incident: dict[str, Any], vary: str, values: list[Any]) -> WhatIf:
+    """``POST /what-if``: one batched call for every value (nothing is stored, so it is cached)."""
+    return _what_if(api_url(), incident, vary, values)
+
+
+@st.cache_data(ttl=WHAT_IF_TTL_SECONDS, show_spinner=False, max_entries=200)
+def _what_if(url: str, incident: dict[str, Any], vary: str, values: list[Any]) -> WhatIf:
+    return client().what_if(incident, vary, values)
+
+
+def models() -> ModelsReport:
+    """``GET /models``, cached for a little while."""
+    return _models(api_url())
+
+
+@st.cache_data(ttl=MODELS_TTL_SECONDS, show_spinner=False)
+def _models(url: str) -> ModelsReport:
+    return client().models()
+
+
+def reload_model() -> Reload:
+    """``POST /reload-model`` (with ``X-API-Key`` when ``API_KEY`` is set); forgets what the
+    reload may have changed: health, the registry view, what-if answers."""
+    try:
+        return client().reload_model()
+    finally:
+        _health.clear()
+        _models.clear()
+        _what_if.clear()
+
+
+def ingestion_stats(
+    *,
+    start_date: date | None = None,
+    end_date: date | None = None,
+    criticality: Criticality | None = None,
+    limit: int = 100,
+) -> list[IngestionStat]:
+    """``GET /ingestion-stats`` with the page's filters, cached for a little while."""
+    return _ingestion_stats(
+        api_url(), start_date=start_date, end_date=end_date, criticality=criticality, limit=limit
+    )
+
+
+@st.cache_data(ttl=INGESTION_TTL_SECONDS, show_spinner=False)
+def _ingestion_stats(
+    url: str, *, start_date: date | None, end_date: date | None, criticality: Criticality | None, limit: int
+) -> list[IngestionStat]:
+    return client().ingestion_stats(
+        start_date=start_date, end_date=end_date, criticality=criticality, limit=limit
+    )
+
+
+def bad_rows(stat_id: int, *, limit: int = 100) -> BadRows:
+    """``GET /ingestion-stats/{id}/bad-rows`` (a file's bad rows do not change once ingested)."""
+    return _bad_rows(api_url(), stat_id, limit)
+
+
+@st.cache_data(ttl=INGESTION_TTL_SECONDS, show_spinner=False)
+def _bad_rows(url: str, stat_id: int, limit: int) -> BadRows:
+    return client().bad_rows(stat_id, limit=limit)
+
+
+def public_url(path: str) -> str:
+    """A link people can open for a path the API hands out (Data Docs pages): on
+    ``PUBLIC_API_URL`` when set (``API_URL`` may be a name only other containers resolve)."""
+    s = get_settings()
+    if path.startswith(("http://", "https://")):
+        return path
+    return f"{(s.public_api_url or s.api_url).rstrip('/')}/{path.lstrip('/')}"
+
+
 def clear_caches() -> None:
     """Forget cached answers, so that the next call asks the API again (the Retry buttons)."""
-    _health.clear()
-    _past_predictions.clear()
+    for cached in (_health, _past_predictions, _what_if, _models, _ingestion_stats, _bad_rows):
+        cached.clear()

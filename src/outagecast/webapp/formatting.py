@@ -46,6 +46,22 @@ LABELS: dict[str, str] = {
     "predicted_end_time": "Predicted end",
 }
 
+MINUS = "\u2212"  # a real minus sign: "−0.9 h" reads better than "-0.9 h"
+
+# What each validation rule kind (outagecast.validation.errors.RuleKind; a test keeps the two in
+# step) means for a row, in words: "{column}: {words}".
+RULE_WORDS: dict[str, str] = {
+    "column_exists": "column missing from the file",
+    "not_null": "empty",
+    "number_format": "not a number",
+    "timestamp_format": "not a date and time",
+    "in_set": "not an allowed value",
+    "between": "out of range",
+    "plausible_max": "too large to be plausible",
+    "end_after_start": "the outage ends before it starts",
+    "unique_id": "incident ID seen before (duplicate row)",
+}
+
 
 def resolve_timezone(name: str | None) -> tzinfo:
     """The viewer's time zone from its IANA name (as the browser reports it); UTC if unknown."""
@@ -105,6 +121,74 @@ def format_percent(fraction: float | None) -> str:
     if fraction is None or math.isnan(fraction):
         return "–"
     return f"{fraction * 100:.1f} %"
+
+
+def format_interval(hours: float | None, low: float | None = None, high: float | None = None) -> str:
+    """A prediction and its interval, briefly: "3.4 h, likely 2.1–5.0 h" ("3.4 h" without one)."""
+    if hours is None or math.isnan(float(hours)):
+        return "–"
+    text = f"{float(hours):.1f} h"
+    if low is not None and high is not None and not (math.isnan(float(low)) or math.isnan(float(high))):
+        text += f", likely {float(low):.1f}–{float(high):.1f} h"
+    return text
+
+
+def format_signed_hours(hours: float, digits: int = 1) -> str:
+    """A contribution in hours with its sign: "+1.8 h", "−0.9 h" (a true minus sign)."""
+    size = round(abs(float(hours)), digits)
+    if size == 0:  # rounds to zero: no sign
+        return f"{0:.{digits}f} h"
+    return ("+" if hours > 0 else MINUS) + f"{size:.{digits}f} h"
+
+
+def driver_phrase(feature: str, prediction: Mapping[str, Any], tz: tzinfo = UTC) -> str:
+    """What one input of a prediction was, in words: "Critical severity", "backup triggered"."""
+    value = prediction.get(feature)
+    if feature == "cloud_provider":
+        return f"{value} cloud"
+    if feature == "service":
+        return f"{value} service"
+    if feature == "severity":
+        return f"{value} severity"
+    if feature == "start_time":
+        start = parse_timestamp(value)
+        if start is None:
+            return "start time"
+        local = start.astimezone(tz)
+        return f"start {local:%a %H:%M} in {local:%B}"
+    if feature == "system_load_before_outage":
+        assumed = " (assumed)" if prediction.get("system_load_imputed") else ""
+        return f"system load {float(value):g} %{assumed}" if value is not None else "system load"
+    if feature == "number_of_customers_affected":
+        return f"{int(value):,} customers affected" if value is not None else "customers affected"
+    if feature == "ticket_count":
+        if value is None:
+            return "support tickets"
+        return f"{int(value):,} support ticket{'' if int(value) == 1 else 's'}"
+    if feature == "backup_system_triggered":
+        return "backup triggered" if value == "Yes" else "no backup triggered"
+    return label(feature)
+
+
+def driver_label(feature: str, hours: float, prediction: Mapping[str, Any], tz: tzinfo = UTC) -> str:
+    """One bar of the drivers chart: "Critical severity: +1.8 h"."""
+    phrase = driver_phrase(feature, prediction, tz)
+    return f"{phrase[:1].upper()}{phrase[1:]}: {format_signed_hours(hours)}"
+
+
+def rule_words(rule: str) -> str:
+    """A broken validation rule in words: "plausible_max:duration_minutes" ->
+    "duration_minutes: too large to be plausible" (unknown rules are shown as they are)."""
+    kind, _, column = rule.partition(":")
+    words = RULE_WORDS.get(kind)
+    if words is None:
+        return rule
+    return f"{column}: {words}" if column else words[:1].upper() + words[1:]
+
+
+def error_type_words(error_type: str) -> str:
+    """An ingestion error type for people: "missing_value" -> "Missing value"."""
+    return error_type.replace("_", " ").capitalize()
 
 
 def predictions_frame(rows: Iterable[Mapping[str, Any]], tz: tzinfo = UTC) -> pd.DataFrame:

@@ -7,7 +7,7 @@ API only through ``outagecast.webapp.data`` (DESIGN §2: never the database, nev
 import streamlit as st
 
 from outagecast.webapp import data
-from outagecast.webapp.ui import HOME_PAGE, PAST_PAGE, PREDICT_PAGE
+from outagecast.webapp.ui import DATA_QUALITY_PAGE, HOME_PAGE, MODEL_PAGE, PAST_PAGE, PREDICT_PAGE
 
 st.set_page_config(page_title="OutageCast", page_icon=":material/cloud_sync:", layout="wide")
 
@@ -15,6 +15,8 @@ pages = [
     st.Page(HOME_PAGE, title="Home", icon=":material/home:", default=True),
     st.Page(PREDICT_PAGE, title="Predict", icon=":material/online_prediction:"),
     st.Page(PAST_PAGE, title="Past predictions", icon=":material/history:"),
+    st.Page(MODEL_PAGE, title="Model", icon=":material/model_training:"),
+    st.Page(DATA_QUALITY_PAGE, title="Data quality", icon=":material/fact_check:"),
 ]
 page = st.navigation(pages)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import tzinfo
+from typing import Any
 
 import streamlit as st
 
@@ -14,6 +15,8 @@ from outagecast.webapp.formatting import TABLE_DATETIME_FORMAT, TIMESTAMP_FIELDS
 HOME_PAGE = "app_pages/home.py"
 PREDICT_PAGE = "app_pages/predict.py"
 PAST_PAGE = "app_pages/past_predictions.py"
+MODEL_PAGE = "app_pages/model.py"
+DATA_QUALITY_PAGE = "app_pages/data_quality.py"
 
 
 def page_header(title: str, caption: str) -> None:
@@ -31,9 +34,14 @@ def user_timezone() -> tzinfo:
     return resolve_timezone(name)
 
 
+def timezone_name(tz: tzinfo) -> str:
+    """The zone's IANA name ("Europe/Paris"), or its abbreviation."""
+    return getattr(tz, "key", None) or tz.tzname(None) or "UTC"
+
+
 def timezone_note(tz: tzinfo) -> str:
     """Says which zone the times on a page are in."""
-    return f"Times are shown in your time zone ({getattr(tz, 'key', None) or tz.tzname(None) or 'UTC'})."
+    return f"Times are shown in your time zone ({timezone_name(tz)})."
 
 
 def show_api_problem(exc: ApiProblem, *, what: str, key: str) -> bool:
@@ -54,6 +62,13 @@ def show_api_problem(exc: ApiProblem, *, what: str, key: str) -> bool:
             f"It said: {_detail(exc)}. This usually passes once the model has loaded; retry shortly.",
             icon=":material/hourglass_top:",
         )
+    elif isinstance(exc, ApiError) and exc.status in (401, 403):
+        st.error(
+            f"**Could not {what}: the API wants a valid API key (HTTP {exc.status}).**\n\n"
+            f"It said: {_detail(exc)}. Set `API_KEY` for the web app to the key the API was started "
+            "with, then retry.",
+            icon=":material/key:",
+        )
     elif isinstance(exc, ApiError):
         st.error(
             f"**Could not {what}: the API refused the request (HTTP {exc.status}).**\n\n"
@@ -67,6 +82,13 @@ def show_api_problem(exc: ApiProblem, *, what: str, key: str) -> bool:
 
 def _detail(exc: ApiError) -> str:
     return describe_detail(exc.detail)
+
+
+def pill_column(title: str, colors: dict[str, str], **kwargs: Any) -> object:
+    """A read-only column of coloured labels (cells are one-item lists: ``["high"]``)."""
+    return st.column_config.MultiselectColumn(
+        title, options=list(colors), color=list(colors.values()), **kwargs
+    )
 
 
 def prediction_columns(frame_columns: list[str]) -> dict[str, object]:

@@ -55,11 +55,36 @@ else:
         st.button("Check again", key="home_recheck", icon=":material/refresh:", on_click=data.clear_caches)
 
 st.subheader("Get started", anchor=False)
-predict_col, past_col = st.columns(2)
-with predict_col, st.container(border=True):
-    st.page_link(ui.PREDICT_PAGE, label="Predict", icon=":material/online_prediction:")
-    st.caption("Predict one outage from a form, or a whole CSV batch (dataset format or just the features).")
-with past_col, st.container(border=True):
-    st.page_link(ui.PAST_PAGE, label="Past predictions", icon=":material/history:")
-    st.caption("Browse stored predictions by date, source, model version and anomaly flag; download them.")
+LINKS = (
+    (
+        ui.PREDICT_PAGE,
+        "Predict",
+        ":material/online_prediction:",
+        "Predict one outage from a form, with its likely range, what drove it and a what-if; "
+        "or a whole CSV batch (dataset format or just the features).",
+    ),
+    (
+        ui.PAST_PAGE,
+        "Past predictions",
+        ":material/history:",
+        "Browse stored predictions by date, source, model version and anomaly flag; download them.",
+    ),
+    (
+        ui.MODEL_PAGE,
+        "Model",
+        ":material/model_training:",
+        "The champion model, its accuracy and interval coverage, what it relies on, and every "
+        "promotion decision.",
+    ),
+    (
+        ui.DATA_QUALITY_PAGE,
+        "Data quality",
+        ":material/fact_check:",
+        "Ingested CSV batches: valid and invalid rows, criticality, bad rows with reasons, Data Docs.",
+    ),
+)
+for column, (page_path, title, icon, text) in zip(st.columns(len(LINKS)), LINKS, strict=True):
+    with column, st.container(border=True, height="stretch"):
+        st.page_link(page_path, label=title, icon=icon)
+        st.caption(text)
 st.caption(f"Anomaly threshold: predictions over {data.anomaly_threshold_hours():g} hours are flagged.")

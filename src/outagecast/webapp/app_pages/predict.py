@@ -8,11 +8,13 @@ import streamlit as st
 
 from outagecast import schema
 from outagecast.clients.api import ApiProblem
-from outagecast.webapp import charts, csv_batch, data, ui
+from outagecast.webapp import charts, csv_batch, data, ui, what_if
 from outagecast.webapp.formatting import (
     csv_bytes,
+    driver_label,
     format_duration,
     format_hours,
+    format_interval,
     format_percent,
     format_timestamp,
     predictions_frame,
@@ -99,6 +101,9 @@ def run_single(row: dict[str, Any]) -> None:
     st.session_state.predict_request = row
     st.session_state.predict_error = None
     st.session_state.predict_result = None
+    # A new incident: the what-if ranges start again from its own values.
+    for key in [k for k in st.session_state if str(k).startswith("whatif_range_")]:
+        del st.session_state[key]
     try:
         with st.spinner("Predicting…"):
             (prediction,) = data.predict([row], explain=True)
@@ -108,8 +113,9 @@ def run_single(row: dict[str, Any]) -> None:
         st.session_state.predict_result = prediction
 
 
-def show_single(prediction: Mapping[str, Any], tz: tzinfo) -> None:
-    """The answer for one outage: duration, end time, anomaly badge, and what was asked."""
+def show_single(prediction: Mapping[str, Any], request: Mapping[str, Any], tz: tzinfo) -> None:
+    """The answer for one outage: duration and interval, end time, anomaly badge, what was asked,
+    what drove it, and a what-if."""
     hours = float(prediction["predicted_hours"])
     threshold = data.anomaly_threshold_hours()
     with st.container(border=True, key="predict_result"):
@@ -126,10 +132,13 @@ def show_single(prediction: Mapping[str, Any], tz: tzinfo) -> None:
         low, high = prediction.get("predicted_hours_low"), prediction.get("predicted_hours_high")
         if low is not None and high is not None:
             coverage = prediction.get("interval_coverage")
-            how_sure = f" ({coverage * 100:g} % interval)" if coverage else ""
-            st.markdown(
-                f"Likely between **{format_duration(low)}** and **{format_duration(high)}**{how_sure}."
+            how_sure = (
+                f" — about {round(coverage * 10)} in 10 outages like this one end within that range "
+                f"({coverage * 100:g} % interval)"
+                if coverage
+                else ""
             )
+            st.markdown(f"**{format_interval(hours, low, high)}**{how_sure}.")
         load = prediction.get("system_load_before_outage")
         load_text = f"{load:g} %" + (" (assumed)" if prediction.get("system_load_imputed") else "")
         st.caption(
@@ -138,10 +147,14 @@ def show_single(prediction: Mapping[str, Any], tz: tzinfo) -> None:
             f"{prediction['ticket_count']:,} tickets · backup {prediction['backup_system_triggered']} · "
             f"model {prediction.get('model_version', '?')}"
         )
-        show_explanation(prediction)
+        drivers_col, what_if_col = st.columns(2, gap="large")
+        with drivers_col:
+            show_explanation(prediction, tz)
+        with what_if_col:
+            what_if_section(prediction, request, tz)
 
 
-def show_explanation(prediction: Mapping[str, Any]) -> None:
+def show_explanation(prediction: Mapping[str, Any], tz: tzinfo) -> None:
     """Each input's contribution in hours, when the API sends an explanation."""
     explanation = prediction.get("explanation")
     if not isinstance(explanation, Mapping):
@@ -153,10 +166,77 @@ def show_explanation(prediction: Mapping[str, Any]) -> None:
     st.markdown("**What drove this prediction**")
     if base is not None:
         st.caption(
-            f"Starting from the model's average of {format_hours(base)}, each input adds (red) or removes "
-            f"(blue) hours; together they make the {format_hours(prediction['predicted_hours'])} predicted."
+            f"The model starts from its average, {format_hours(base)}; each input then adds hours (red) or "
+            f"removes them (blue). Together they make the {format_hours(prediction['predicted_hours'])} "
+            "predicted."
         )
-    st.plotly_chart(charts.contributions_chart(contributions), key="predict_explanation")
+    names = {name: driver_label(name, value, prediction, tz) for name, value in contributions.items()}
+    st.plotly_chart(charts.contributions_chart(contributions, names), key="predict_explanation")
+
+
+def what_if_section(prediction: Mapping[str, Any], request: Mapping[str, Any], tz: tzinfo) -> None:
+    """Vary one input over a range: ONE ``POST /what-if`` call, a line with the interval band."""
+    st.markdown("**What if…?**")
+    choice_col, range_col = st.columns([2, 3])
+    key = choice_col.selectbox(
+        "Change one input",
+        list(what_if.CHOICES),
+        format_func=lambda k: what_if.CHOICES[k].title,
+        key="whatif_input",
+    )
+    choice = what_if.CHOICES[key]
+    current = what_if.current_value(choice, prediction, tz)
+    start = what_if.local_start(prediction, tz)
+    if choice.categorical:
+        range_col.caption(f"Every {choice.noun} option is tried.")
+        low, high = 0.0, 0.0
+    else:
+        minimum, maximum, step = what_if.slider_bounds(choice, current)
+        default = what_if.default_range(choice, current)
+        as_int = choice.kind != "float"
+        low, high = range_col.slider(
+            "Range to try",
+            min_value=int(minimum) if as_int else minimum,
+            max_value=int(maximum) if as_int else maximum,
+            value=(int(default[0]), int(default[1])) if as_int else default,
+            step=int(step) if as_int else step,
+            key=f"whatif_range_{key}",
+            format="%d h" if choice.kind == "hour" else None,
+        )
+    xs = what_if.grid(choice, low, high, current)
+    # The incident as predicted, its start pinned (an absent start would mean "now" at each call).
+    incident = {**request, "start_time": prediction["start_time"]}
+    try:
+        with st.spinner("Trying each value…"):
+            answer = data.what_if(incident, choice.vary, what_if.api_values(choice, xs, start))
+    except ApiProblem as exc:
+        ui.show_api_problem(exc, what="work out the what-if", key="whatif_retry")
+        return
+    in_range = current is not None and current in xs
+    st.plotly_chart(
+        charts.what_if_chart(
+            xs,
+            answer["points"],
+            x_title=choice.title + (f" ({ui.timezone_name(tz)})" if choice.kind == "hour" else ""),
+            current_x=current if in_range else None,
+            current_hours=float(prediction["predicted_hours"]) if in_range else None,
+            coverage=answer.get("interval_coverage"),
+            categorical=choice.categorical,
+            tick_text=what_if.tick_text(choice, xs, start) if choice.kind == "hour" else None,
+        ),
+        key="whatif_chart",
+    )
+    st.markdown(
+        what_if.summary(
+            choice,
+            xs,
+            answer["points"],
+            start=start,
+            current=current,
+            prediction=prediction,
+            coverage=answer.get("interval_coverage"),
+        )
+    )
 
 
 def batch_section(tz: tzinfo) -> None:
@@ -294,6 +374,6 @@ with single_tab:
             run_single(st.session_state.predict_request)
             st.rerun()
     elif st.session_state.get("predict_result") is not None:
-        show_single(st.session_state.predict_result, tz)
+        show_single(st.session_state.predict_result, st.session_state.predict_request, tz)
 with batch_tab:
     batch_section(tz)
