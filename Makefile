@@ -41,8 +41,9 @@ format: install
 	$(BIN)/ruff format src tests bench dags
 	$(BIN)/ruff check --fix src tests bench dags
 
-bench: install system-deps ## Benchmarks against the original design, in one process
+bench: install system-deps ## Benchmarks against the original design, each in one process
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.ingest
 
 lock: ## Re-resolve requirements.lock from pyproject.toml
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --no-header -o requirements.lock

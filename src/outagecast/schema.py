@@ -87,6 +87,7 @@ MITIGATION_ACTIONS: Final = (
 COMMUNICATION_CHANNELS: Final = ("Email", "Slack", "Status Page", "Twitter", "Phone", "Teams")
 EXTERNAL_FACTORS: Final = ("None", "Weather", "Power Grid", "ISP Outage", "DDoS", "Vendor Issue")
 
+
 class ErrorType(StrEnum):
     """The seven data-quality error types of the original design."""
 

@@ -41,8 +41,6 @@ from outagecast.schema import ErrorType
 logger = logging.getLogger(__name__)
 
 
-
-
 # The column each error is injected into (None: the whole row).
 INJECTION_COLUMNS: Final[dict[ErrorType, str | None]] = {
     ErrorType.MISSING_VALUE: "number_of_customers_affected",
