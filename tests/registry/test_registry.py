@@ -287,3 +287,12 @@ def test_cli_promote(first_model, cli, registry_settings: Settings) -> None:
     assert cli("promote", "not-a-version", "--reason", "x").exit_code == 2
     assert cli("promote", "9999", "--reason", "x").exit_code == 1
     assert cli("promote", "1").exit_code == 2  # --reason is required
+
+
+def test_registering_does_not_leak_the_store_into_the_environment(first_model) -> None:
+    # MLflow's set_tracking_uri exports MLFLOW_TRACKING_URI; left there, every later Settings()
+    # and every process started afterwards (API servers, jobs) would use this test's store.
+    import os
+
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+    assert "MLFLOW_REGISTRY_URI" not in os.environ

@@ -130,6 +130,9 @@ class VersionInfo:
 
 
 # ------------------------------------------------------------------ set-up
+_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
 def _configure_environment() -> None:
     """MLflow's own settings, before it is imported; a value already in the environment wins.
 
@@ -303,8 +306,16 @@ def register_model(
 
     uri = settings.resolved_mlflow_tracking_uri
     # The fluent API (start_run, log_model) reads the process-wide URIs: set here, never at import.
+    exported = {var: os.environ.get(var) for var in _URI_VARIABLES}
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    # MLflow also exports them to os.environ; undo that, or a later Settings() in this process
+    # and every process it starts (an API server, a job) would silently use this store.
+    for var, value in exported.items():
+        if value is None:
+            os.environ.pop(var, None)
+        else:
+            os.environ[var] = value
     experiment_id = _experiment_id(mlflow_client, settings)
     predictor = result.model
     fingerprint = str(result.metrics.get("model_version", result.model_version))
