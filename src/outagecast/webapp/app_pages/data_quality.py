@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from outagecast import schema
 from outagecast.clients.api import MAX_INGESTION_LIMIT, ApiProblem, IngestionStat
 from outagecast.webapp import charts, data, ui
 from outagecast.webapp.formatting import (
@@ -25,17 +26,7 @@ CRITICALITY_HELP = (
 DEFAULT_DAYS = 30
 BAD_ROWS_SHOWN = 100
 # Columns of a bad row shown first (the model's inputs and the id); the rest follow as delivered.
-FIRST_COLUMNS = (
-    "incident_id",
-    "cloud_provider",
-    "service",
-    "severity",
-    "start_time",
-    "system_load_before_outage",
-    "number_of_customers_affected",
-    "ticket_count",
-    "backup_system_triggered",
-)
+FIRST_COLUMNS = (schema.ID_COLUMN, *schema.FEATURES)
 
 
 def files_frame(stats: list[IngestionStat], tz: Any) -> pd.DataFrame:
