@@ -265,6 +265,93 @@ def requeue(
     typer.echo(f"requeued as {target}", err=True)
 
 
+@app.command("predict-new")
+def predict_new(
+    once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Each run's result as JSON.")] = False,
+    wait: Annotated[
+        float, typer.Option(min=0, help="Seconds to wait for a run in progress elsewhere.")
+    ] = 600.0,
+) -> None:
+    """Send the good-data files not yet predicted to POST /predict (source=scheduled), exactly once.
+
+    Exit status 0 when every file was predicted (or nothing was new), 1 when the API or the
+    database was unavailable (files stay pending), 75 when another run kept the lock for --wait.
+    """
+    import time
+
+    from outagecast.pipelines.predict_new import predict_new_once
+    from outagecast.settings import get_settings
+
+    settings = get_settings()
+    while True:
+        result = predict_new_once(settings, lock_timeout=wait)
+        if as_json:
+            _print_json(result.as_dict())
+        else:
+            for outcome in result.files:
+                typer.echo(outcome.line())
+            if result.status == "busy":
+                typer.echo("another scheduled prediction run is in progress; nothing done", err=True)
+            elif result.status == "nothing_new":
+                typer.echo("nothing new to predict", err=True)
+        for error in result.errors:
+            typer.echo(f"error: {error}", err=True)
+        if once:
+            raise typer.Exit(result.exit_code)
+        try:
+            time.sleep(settings.predict_interval_seconds)
+        except KeyboardInterrupt:
+            raise typer.Exit(0) from None
+
+
+@app.command()
+def retrain(
+    once: Annotated[bool, typer.Option("--once", help="One check, then exit.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Each run's result as JSON.")] = False,
+    wait: Annotated[
+        float, typer.Option(min=0, help="Seconds to wait for a run in progress elsewhere.")
+    ] = 600.0,
+) -> None:
+    """Retrain when MIN_NEW_ROWS_FOR_TRAINING new good rows arrived: gate, promote or alert, archive.
+
+    Exit status 0 when it trained or there was not enough new data, 1 on an environment error,
+    75 when another run kept the lock for --wait seconds.
+    """
+    import time
+
+    from outagecast.pipelines.retrain import retrain_once
+    from outagecast.settings import get_settings
+
+    settings = get_settings()
+    while True:
+        result = retrain_once(settings, lock_timeout=wait)
+        if as_json:
+            _print_json(result.as_dict())
+        elif result.status == "trained":
+            verdict = "promoted" if result.promoted else "rejected"
+            typer.echo(
+                f"{result.model_version} {verdict} ({result.reason}); "
+                f"trained on {result.training_rows} rows, "
+                f"{result.new_rows} new; archived {len(result.archived)} file(s)"
+                + (f"; reload: {result.reload}" if result.reload else "")
+                + (f"; alert: {result.alert}" if result.alert else "")
+            )
+        elif result.status == "not_enough_data":
+            needed = settings.min_new_rows_for_training
+            typer.echo(f"{result.new_rows} new good rows, {needed} needed; not retrained", err=True)
+        elif result.status == "busy":
+            typer.echo("another retrain run is in progress; nothing done", err=True)
+        for error in result.errors:
+            typer.echo(f"error: {error}", err=True)
+        if once:
+            raise typer.Exit(result.exit_code)
+        try:
+            time.sleep(settings.retrain_interval_seconds)
+        except KeyboardInterrupt:
+            raise typer.Exit(0) from None
+
+
 def limit_native_threads(threads: int = 1) -> None:
     """Cap OpenMP/BLAS threads before numerical libraries load (stalls otherwise, DESIGN §5)."""
     for var in _THREAD_VARS:

@@ -74,6 +74,13 @@ class Settings(BaseSettings):
     ingest_dag_max_files: int = Field(16, ge=1, le=1000)
     # Run the scheduled jobs inside `outagecast up` (off when Airflow runs them).
     scheduler_enabled: bool = True
+    # Scheduled predictions (outagecast.pipelines.predict_new): how often, and how hard to retry
+    # an unavailable API within one run (attempts per chunk, back-off doubling from the base).
+    predict_interval_seconds: float = Field(120.0, gt=0)
+    predict_max_attempts: int = Field(4, ge=1, le=20)
+    predict_retry_backoff_seconds: float = Field(2.0, ge=0, le=300)
+    # How often the retrain job checks for MIN_NEW_ROWS_FOR_TRAINING new good rows.
+    retrain_interval_seconds: float = Field(300.0, gt=0)
 
     @field_validator("database_url")
     @classmethod

@@ -124,7 +124,7 @@ class Prediction(Base):
     predicted_hours_low: Mapped[float | None] = mapped_column(Float())
     predicted_hours_high: Mapped[float | None] = mapped_column(Float())
     interval_coverage: Mapped[float | None] = mapped_column(Float())
-    # Client-supplied key, reserved for idempotent retries (a unique index comes with that feature).
+    # sha256 hex of the request's Idempotency-Key (revision 0005; the key's row: prediction_requests).
     request_id: Mapped[str | None] = mapped_column(String(64))
     incident_id: Mapped[str | None] = mapped_column(String())
 
@@ -136,6 +136,7 @@ class Prediction(Base):
         Index("ix_predictions_source_timestamp", "source", "timestamp"),
         Index("ix_predictions_model_version_timestamp", "model_version", "timestamp"),
         Index("ix_predictions_is_anomaly_timestamp", "is_anomaly", "timestamp"),
+        Index("ix_predictions_request_id", "request_id"),
     )
 
     def __repr__(self) -> str:
@@ -298,3 +299,86 @@ class AlertLog(Base):
 
     def __repr__(self) -> str:
         return f"AlertLog(id={self.id!r}, kind={self.kind!r}, status={self.status!r})"
+
+
+class PredictionRequest(Base):
+    """One ``POST /predict`` batch sent with an ``Idempotency-Key`` (revision 0005).
+
+    Inserted first in the batch's transaction: a concurrent duplicate fails on the primary key
+    and answers with the stored predictions instead of inserting them again.
+    """
+
+    __tablename__ = "prediction_requests"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the header
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), nullable=False, default=utcnow, server_default=SERVER_NOW
+    )
+    row_count: Mapped[int] = mapped_column(Integer(), nullable=False)
+
+    def __repr__(self) -> str:
+        return f"PredictionRequest(key={self.key!r}, row_count={self.row_count!r})"
+
+
+# The life of a good-data file in the scheduled prediction ledger (revision 0005).
+PREDICTED_FILE_STATES: Final = ("pending", "done", "failed")
+
+
+class PredictedFile(Base):
+    """A good-data file the scheduled prediction job sends to the API, chunk by chunk."""
+
+    __tablename__ = "predicted_files"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    filename: Mapped[str] = mapped_column(String(), nullable=False)  # name in good_data/
+    content_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    state: Mapped[str] = mapped_column(String(16), nullable=False)
+    rows: Mapped[int | None] = mapped_column(Integer())
+    chunks_total: Mapped[int | None] = mapped_column(Integer())
+    chunks_done: Mapped[int] = mapped_column(Integer(), nullable=False, default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), nullable=False, default=utcnow, server_default=SERVER_NOW
+    )
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text())
+
+    __table_args__ = (
+        CheckConstraint(_one_of("state", PREDICTED_FILE_STATES), name="state"),
+        UniqueConstraint("filename"),
+        Index("ix_predicted_files_state", "state"),
+    )
+
+    def __repr__(self) -> str:
+        return f"PredictedFile(id={self.id!r}, filename={self.filename!r}, state={self.state!r})"
+
+
+# The life of a good-data file consumed by a retraining (revision 0005; docs: pipelines/retrain.py).
+TRAINING_INPUT_STATES: Final = ("consumed", "archived")
+
+
+class TrainingInput(Base):
+    """A good-data file a retraining used: ``consumed`` once trained on, ``archived`` once moved away."""
+
+    __tablename__ = "training_inputs"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    filename: Mapped[str] = mapped_column(String(), nullable=False)  # name in good_data/
+    content_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    rows: Mapped[int] = mapped_column(Integer(), nullable=False)
+    state: Mapped[str] = mapped_column(String(16), nullable=False)
+    model_version: Mapped[str | None] = mapped_column(String())  # the version trained on it
+    consumed_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), nullable=False, default=utcnow, server_default=SERVER_NOW
+    )
+    archived_name: Mapped[str | None] = mapped_column(String())  # name in archived_data/
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        CheckConstraint(_one_of("state", TRAINING_INPUT_STATES), name="state"),
+        UniqueConstraint("filename"),
+        Index("ix_training_inputs_state", "state"),
+    )
+
+    def __repr__(self) -> str:
+        return f"TrainingInput(id={self.id!r}, filename={self.filename!r}, state={self.state!r})"

@@ -18,15 +18,20 @@ from outagecast.db.models import (
     ALERT_STATUSES,
     CRITICALITIES,
     INGEST_STATES,
+    PREDICTED_FILE_STATES,
     SOURCES,
     TRAINING_DECISIONS,
     TRAINING_TRIGGERS,
     AlertLog,
     IngestedFile,
     IngestionStat,
+    PredictedFile,
     Prediction,
+    PredictionRequest,
+    TrainingInput,
     TrainingRun,
     UTCDateTime,
+    utcnow,
 )
 
 SourceFilter = Literal["all", "webapp", "scheduled"]
@@ -569,3 +574,91 @@ def list_alerts(
     if kind is not None:
         stmt = stmt.where(AlertLog.kind == kind)
     return list(session.scalars(stmt.order_by(AlertLog.id.desc()).limit(limit).offset(offset)))
+
+
+# ---------------------------------------------------------------- idempotent predictions (revision 0005)
+
+
+def get_prediction_request(session: Session, *, key: str) -> PredictionRequest | None:
+    """The stored batch of an idempotency key (its sha256 hex), or None."""
+    return session.get(PredictionRequest, key, populate_existing=True)
+
+
+def insert_prediction_request(session: Session, *, key: str, row_count: int) -> None:
+    """Claim an idempotency key in the caller's transaction (flushed now).
+
+    Raises:
+        sqlalchemy.exc.IntegrityError: the key is already stored (or being stored concurrently,
+            on PostgreSQL after that transaction commits).
+    """
+    session.execute(insert(PredictionRequest).values(key=key, row_count=row_count, created_at=utcnow()))
+
+
+def predictions_of_request(session: Session, *, key: str) -> list[Prediction]:
+    """The predictions stored with an idempotency key, in the order they were stored."""
+    stmt = select(Prediction).where(Prediction.request_id == key).order_by(Prediction.id)
+    return list(session.scalars(stmt))
+
+
+# ---------------------------------------------------------------- scheduled prediction ledger (0005)
+
+
+def get_predicted_file(session: Session, *, filename: str) -> PredictedFile | None:
+    """The prediction ledger row of a good-data file, or None."""
+    stmt = select(PredictedFile).where(PredictedFile.filename == filename)
+    return session.scalars(stmt.execution_options(populate_existing=True)).one_or_none()
+
+
+def predicted_filenames(session: Session, *, states: tuple[str, ...]) -> set[str]:
+    """Names of the good-data files whose ledger row is in one of ``states``."""
+    stmt = select(PredictedFile.filename).where(PredictedFile.state.in_(states))
+    return set(session.scalars(stmt))
+
+
+def insert_predicted_file(session: Session, **values: Any) -> PredictedFile:
+    """Add a prediction ledger row (keyword arguments: ``PredictedFile`` columns), flushed."""
+    if values.get("state") not in PREDICTED_FILE_STATES:
+        raise ValueError(f"state must be one of {PREDICTED_FILE_STATES}, got {values.get('state')!r}")
+    row = PredictedFile(**values)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def update_predicted_file(session: Session, *, ledger_id: int, **values: Any) -> None:
+    """Set columns of a prediction ledger row (``updated_at`` is set too)."""
+    if "state" in values and values["state"] not in PREDICTED_FILE_STATES:
+        raise ValueError(f"state must be one of {PREDICTED_FILE_STATES}, got {values['state']!r}")
+    session.execute(
+        update(PredictedFile)
+        .where(PredictedFile.id == ledger_id)
+        .values(updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+# ---------------------------------------------------------------- retraining ledger (revision 0005)
+
+
+def training_inputs(session: Session, *, states: tuple[str, ...] | None = None) -> list[TrainingInput]:
+    """Good-data files consumed by retrainings, oldest first; optionally only those in ``states``."""
+    stmt = select(TrainingInput)
+    if states is not None:
+        stmt = stmt.where(TrainingInput.state.in_(states))
+    return list(session.scalars(stmt.order_by(TrainingInput.id).execution_options(populate_existing=True)))
+
+
+def insert_training_inputs(session: Session, *, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Record files as consumed by a retraining (keyword columns of ``TrainingInput``), in one statement."""
+    if rows:
+        session.execute(insert(TrainingInput), [{"state": "consumed", **row} for row in rows])
+
+
+def mark_training_input_archived(session: Session, *, input_id: int, archived_name: str | None) -> None:
+    """A consumed file was moved to archived_data/ (as ``archived_name``; None: found gone)."""
+    session.execute(
+        update(TrainingInput)
+        .where(TrainingInput.id == input_id)
+        .values(state="archived", archived_name=archived_name, archived_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )

@@ -45,6 +45,8 @@ class Job:
 
 JOBS: tuple[Job, ...] = (
     Job("ingest", "outagecast.pipelines.ingest:run_scheduled", "ingest_interval_seconds"),
+    Job("predict_new", "outagecast.pipelines.predict_new:run_scheduled", "predict_interval_seconds"),
+    Job("retrain", "outagecast.pipelines.retrain:run_scheduled", "retrain_interval_seconds"),
 )
 
 
