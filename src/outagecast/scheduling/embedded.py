@@ -31,10 +31,17 @@ class EmbeddedScheduler:
         self.jobs = jobs
         self._stop = threading.Event()
         self._scheduler: Any = None
+        # Jobs take turns. On the embedded SQLite database two jobs writing at once can hit
+        # SQLite's lock-upgrade deadlock ("database is locked" at once, without the busy wait);
+        # the jobs are short, and in production Airflow schedules them instead.
+        self._one_at_a_time = threading.Lock()
 
     def _run(self, job: Job) -> None:
         try:
-            job.resolve()(self.settings, should_stop=self._stop.is_set)
+            with self._one_at_a_time:
+                if self._stop.is_set():
+                    return
+                job.resolve()(self.settings, should_stop=self._stop.is_set)
         except Exception:  # logged here with the job's name; APScheduler would log it bare
             log.exception("scheduled job %s failed; it runs again at its next interval", job.name)
 
