@@ -10,8 +10,9 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -204,17 +205,42 @@ def migrate() -> None:
     typer.echo("database at head", err=True)
 
 
+def _repeat(
+    run: Callable[[], Any], *, once: bool, as_json: bool, interval: float, describe: Callable[[Any], None]
+) -> None:
+    """Run a job once or every ``interval`` seconds: JSON or ``describe`` for each result, errors to stderr.
+
+    The job's result has ``as_dict()``, ``errors`` and ``exit_code``; with ``once`` the command
+    exits with that code.
+    """
+    import time
+
+    while True:
+        result = run()
+        if as_json:
+            _print_json(result.as_dict())
+        else:
+            describe(result)
+        for error in result.errors:
+            typer.echo(f"error: {error}", err=True)
+        if once:
+            raise typer.Exit(result.exit_code)
+        try:
+            time.sleep(interval)
+        except KeyboardInterrupt:
+            raise typer.Exit(0) from None
+
+
+OnceOption = Annotated[bool, typer.Option("--once", help="One pass, then exit (else again every interval).")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Each run's result as JSON.")]
+WaitOption = Annotated[float, typer.Option(min=0, help="Seconds to wait for a run in progress elsewhere.")]
+
+
 @app.command()
 def ingest(
-    once: Annotated[
-        bool,
-        typer.Option("--once", help="One pass, then exit (else again every INGEST_INTERVAL_SECONDS)."),
-    ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Each run's result as JSON.")] = False,
-    wait: Annotated[
-        float,
-        typer.Option(min=0, help="Seconds to wait for a run in progress elsewhere."),
-    ] = 600.0,
+    once: OnceOption = False,
+    as_json: JsonOption = False,
+    wait: WaitOption = 600.0,
     limit: Annotated[int | None, typer.Option(min=1, help="At most this many new files per run.")] = None,
 ) -> None:
     """Ingest DATA_DIR/raw_data: validate, route rows to good_data/bad_data, record statistics, alert.
@@ -223,31 +249,26 @@ def ingest(
     not run or stopped on an environment error (the file is back in raw_data/), 75 when another
     run kept the lock for --wait seconds.
     """
-    import time
-
     from outagecast.pipelines.ingest import ingest_once
     from outagecast.settings import get_settings
 
     settings = get_settings()
-    while True:
-        result = ingest_once(settings, limit=limit, lock_timeout=wait)
-        if as_json:
-            _print_json(result.as_dict())
-        else:
-            for outcome in result.files:
-                typer.echo(outcome.line())
-            if result.status == "busy":
-                typer.echo("another ingestion run is in progress; nothing done", err=True)
-            elif not result.files and result.status == "ok":
-                typer.echo("nothing to ingest", err=True)
-        for error in result.errors:
-            typer.echo(f"error: {error}", err=True)
-        if once:
-            raise typer.Exit(result.exit_code)
-        try:
-            time.sleep(settings.ingest_interval_seconds)
-        except KeyboardInterrupt:
-            raise typer.Exit(0) from None
+
+    def describe(result: Any) -> None:
+        for outcome in result.files:
+            typer.echo(outcome.line())
+        if result.status == "busy":
+            typer.echo("another ingestion run is in progress; nothing done", err=True)
+        elif not result.files and result.status == "ok":
+            typer.echo("nothing to ingest", err=True)
+
+    _repeat(
+        lambda: ingest_once(settings, limit=limit, lock_timeout=wait),
+        once=once,
+        as_json=as_json,
+        interval=settings.ingest_interval_seconds,
+        describe=describe,
+    )
 
 
 @app.command()
@@ -266,69 +287,48 @@ def requeue(
 
 
 @app.command("predict-new")
-def predict_new(
-    once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Each run's result as JSON.")] = False,
-    wait: Annotated[
-        float, typer.Option(min=0, help="Seconds to wait for a run in progress elsewhere.")
-    ] = 600.0,
-) -> None:
+def predict_new(once: OnceOption = False, as_json: JsonOption = False, wait: WaitOption = 600.0) -> None:
     """Send the good-data files not yet predicted to POST /predict (source=scheduled), exactly once.
 
     Exit status 0 when every file was predicted (or nothing was new), 1 when the API or the
     database was unavailable (files stay pending), 75 when another run kept the lock for --wait.
     """
-    import time
-
     from outagecast.pipelines.predict_new import predict_new_once
     from outagecast.settings import get_settings
 
     settings = get_settings()
-    while True:
-        result = predict_new_once(settings, lock_timeout=wait)
-        if as_json:
-            _print_json(result.as_dict())
-        else:
-            for outcome in result.files:
-                typer.echo(outcome.line())
-            if result.status == "busy":
-                typer.echo("another scheduled prediction run is in progress; nothing done", err=True)
-            elif result.status == "nothing_new":
-                typer.echo("nothing new to predict", err=True)
-        for error in result.errors:
-            typer.echo(f"error: {error}", err=True)
-        if once:
-            raise typer.Exit(result.exit_code)
-        try:
-            time.sleep(settings.predict_interval_seconds)
-        except KeyboardInterrupt:
-            raise typer.Exit(0) from None
+
+    def describe(result: Any) -> None:
+        for outcome in result.files:
+            typer.echo(outcome.line())
+        if result.status == "busy":
+            typer.echo("another scheduled prediction run is in progress; nothing done", err=True)
+        elif result.status == "nothing_new":
+            typer.echo("nothing new to predict", err=True)
+
+    _repeat(
+        lambda: predict_new_once(settings, lock_timeout=wait),
+        once=once,
+        as_json=as_json,
+        interval=settings.predict_interval_seconds,
+        describe=describe,
+    )
 
 
 @app.command()
-def retrain(
-    once: Annotated[bool, typer.Option("--once", help="One check, then exit.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Each run's result as JSON.")] = False,
-    wait: Annotated[
-        float, typer.Option(min=0, help="Seconds to wait for a run in progress elsewhere.")
-    ] = 600.0,
-) -> None:
+def retrain(once: OnceOption = False, as_json: JsonOption = False, wait: WaitOption = 600.0) -> None:
     """Retrain when MIN_NEW_ROWS_FOR_TRAINING new good rows arrived: gate, promote or alert, archive.
 
     Exit status 0 when it trained or there was not enough new data, 1 on an environment error,
     75 when another run kept the lock for --wait seconds.
     """
-    import time
-
     from outagecast.pipelines.retrain import retrain_once
     from outagecast.settings import get_settings
 
     settings = get_settings()
-    while True:
-        result = retrain_once(settings, lock_timeout=wait)
-        if as_json:
-            _print_json(result.as_dict())
-        elif result.status == "trained":
+
+    def describe(result: Any) -> None:
+        if result.status == "trained":
             verdict = "promoted" if result.promoted else "rejected"
             typer.echo(
                 f"{result.model_version} {verdict} ({result.reason}); "
@@ -342,14 +342,14 @@ def retrain(
             typer.echo(f"{result.new_rows} new good rows, {needed} needed; not retrained", err=True)
         elif result.status == "busy":
             typer.echo("another retrain run is in progress; nothing done", err=True)
-        for error in result.errors:
-            typer.echo(f"error: {error}", err=True)
-        if once:
-            raise typer.Exit(result.exit_code)
-        try:
-            time.sleep(settings.retrain_interval_seconds)
-        except KeyboardInterrupt:
-            raise typer.Exit(0) from None
+
+    _repeat(
+        lambda: retrain_once(settings, lock_timeout=wait),
+        once=once,
+        as_json=as_json,
+        interval=settings.retrain_interval_seconds,
+        describe=describe,
+    )
 
 
 def limit_native_threads(threads: int = 1) -> None:
