@@ -81,6 +81,35 @@ class Settings(BaseSettings):
     predict_retry_backoff_seconds: float = Field(2.0, ge=0, le=300)
     # How often the retrain job checks for MIN_NEW_ROWS_FOR_TRAINING new good rows.
     retrain_interval_seconds: float = Field(300.0, gt=0)
+    # Monitoring (outagecast.monitoring): how often the monitor runs, which window of served
+    # predictions it judges (the most recent MONITOR_WINDOW_ROWS, or those of the last
+    # MONITOR_WINDOW_HOURS when set; MONITOR_SOURCE limits it to one source), the smallest window
+    # worth judging, the drift thresholds and when realised error counts as degraded.
+    monitor_interval_seconds: float = Field(3600.0, gt=0)
+    monitor_window_rows: int = Field(1_000, ge=10, le=1_000_000)
+    monitor_window_hours: float | None = Field(None, gt=0)
+    monitor_source: Literal["webapp", "scheduled"] | None = None
+    monitor_min_rows: int = Field(100, ge=10)
+    drift_p_value: float = Field(0.001, gt=0, lt=1)
+    drift_psi_threshold: float = Field(0.2, gt=0)
+    realised_error_max_ratio: float = Field(1.5, gt=1)
+    realised_error_min_rows: int = Field(30, ge=1)
+    # Retention (outagecast prune; 0 keeps forever): predictions and monitoring history, files in
+    # archived_data/ and bad_data/, Data Docs pages, and how many non-champion model versions stay.
+    retention_predictions_days: int = Field(365, ge=0)
+    retention_files_days: int = Field(30, ge=0)
+    retention_data_docs_days: int = Field(30, ge=0)
+    retention_model_versions: int = Field(5, ge=0)
+    prune_interval_seconds: float = Field(86_400.0, gt=0)
+    # Security (docs/reliability.md). API_KEY guards every write and admin endpoint; reads too
+    # when READS_REQUIRE_API_KEY. RATE_LIMIT_PER_MINUTE (0: off) caps write requests per client.
+    reads_require_api_key: bool = False
+    rate_limit_per_minute: int = Field(0, ge=0)
+    # Largest request body the API accepts (a 10,000-row batch is about 3 MB of JSON).
+    max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+    cors_allow_origins: list[str] = Field(default_factory=list)  # empty: no cross-origin access
+    webapp_password: SecretStr | None = None
+    webapp_max_upload_mb: int = Field(50, ge=1, le=2_000)
 
     @field_validator("database_url")
     @classmethod

@@ -137,6 +137,7 @@ class Prediction(Base):
         Index("ix_predictions_model_version_timestamp", "model_version", "timestamp"),
         Index("ix_predictions_is_anomaly_timestamp", "is_anomaly", "timestamp"),
         Index("ix_predictions_request_id", "request_id"),
+        Index("ix_predictions_incident_id", "incident_id"),
     )
 
     def __repr__(self) -> str:
@@ -382,3 +383,121 @@ class TrainingInput(Base):
 
     def __repr__(self) -> str:
         return f"TrainingInput(id={self.id!r}, filename={self.filename!r}, state={self.state!r})"
+
+
+# Monitoring (revision 0006; docs: outagecast/monitoring). A run's outcome: ``ok`` when the
+# statistics were computed, ``skipped`` when there was nothing to judge (no champion, too few
+# rows), ``failed`` when the job broke (``message`` says why).
+MONITOR_RUN_STATUSES: Final = ("ok", "skipped", "failed")
+DRIFT_KINDS: Final = ("numeric", "categorical")
+DRIFT_TESTS: Final = ("ks", "chi2")
+
+
+class MonitorRun(Base):
+    """One run of the monitor job: the window of served predictions it judged and its verdict."""
+
+    __tablename__ = "monitor_runs"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    timestamp: Mapped[datetime] = mapped_column(
+        UTCDateTime(), nullable=False, default=utcnow, server_default=SERVER_NOW
+    )
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    message: Mapped[str | None] = mapped_column(Text())
+    # The champion whose training baseline the window was compared with.
+    model_version: Mapped[str | None] = mapped_column(String())
+    source: Mapped[str | None] = mapped_column(String(16))  # None: every source
+    window_rows: Mapped[int] = mapped_column(Integer(), nullable=False, default=0, server_default="0")
+    window_start: Mapped[datetime | None] = mapped_column(UTCDateTime())  # oldest prediction judged
+    window_end: Mapped[datetime | None] = mapped_column(UTCDateTime())  # newest prediction judged
+    drift_detected: Mapped[bool] = mapped_column(
+        Boolean(), nullable=False, default=False, server_default=text("false")
+    )
+    prediction_drift: Mapped[bool] = mapped_column(
+        Boolean(), nullable=False, default=False, server_default=text("false")
+    )
+    drifted_features: Mapped[list[str]] = mapped_column(JsonDoc, nullable=False, default=list)
+
+    __table_args__ = (
+        CheckConstraint(_one_of("status", MONITOR_RUN_STATUSES), name="status"),
+        Index("ix_monitor_runs_timestamp", "timestamp"),
+    )
+
+    def __repr__(self) -> str:
+        return f"MonitorRun(id={self.id!r}, status={self.status!r}, drift_detected={self.drift_detected!r})"
+
+
+class DriftResult(Base):
+    """One feature's (or the predictions') drift statistics in one monitor run."""
+
+    __tablename__ = "drift_results"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("monitor_runs.id", ondelete="CASCADE"), nullable=False
+    )
+    feature: Mapped[str] = mapped_column(String(), nullable=False)  # input column, or "predicted_hours"
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    test: Mapped[str] = mapped_column(String(8), nullable=False)
+    statistic: Mapped[float | None] = mapped_column(Float())
+    p_value: Mapped[float | None] = mapped_column(Float())
+    psi: Mapped[float | None] = mapped_column(Float())
+    drifted: Mapped[bool] = mapped_column(Boolean(), nullable=False)
+    rows: Mapped[int] = mapped_column(Integer(), nullable=False)  # non-missing window values tested
+
+    __table_args__ = (
+        CheckConstraint(_one_of("kind", DRIFT_KINDS), name="kind"),
+        CheckConstraint(_one_of("test", DRIFT_TESTS), name="test"),
+        UniqueConstraint("run_id", "feature"),
+        Index("ix_drift_results_feature_run_id", "feature", "run_id"),
+    )
+
+    def __repr__(self) -> str:
+        return f"DriftResult(run_id={self.run_id!r}, feature={self.feature!r}, drifted={self.drifted!r})"
+
+
+class IncidentOutcome(Base):
+    """The actual duration of an incident, learnt when ingested good data brought its end time."""
+
+    __tablename__ = "incident_outcomes"
+
+    incident_id: Mapped[str] = mapped_column(String(), primary_key=True)
+    actual_hours: Mapped[float] = mapped_column(Float(), nullable=False)
+    observed_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), nullable=False, default=utcnow, server_default=SERVER_NOW
+    )
+    filename: Mapped[str | None] = mapped_column(String())  # the ingested file that brought it
+
+    def __repr__(self) -> str:
+        return f"IncidentOutcome(incident_id={self.incident_id!r}, actual_hours={self.actual_hours!r})"
+
+
+class RealisedError(Base):
+    """Realised error of one model version over the predictions whose outcome is known, per run."""
+
+    __tablename__ = "realised_errors"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("monitor_runs.id", ondelete="CASCADE"), nullable=False
+    )
+    model_version: Mapped[str] = mapped_column(String(), nullable=False)
+    matched_rows: Mapped[int] = mapped_column(Integer(), nullable=False)
+    mae: Mapped[float | None] = mapped_column(Float())
+    bias: Mapped[float | None] = mapped_column(Float())  # mean of predicted - actual, hours
+    rmse: Mapped[float | None] = mapped_column(Float())
+    interval_coverage: Mapped[float | None] = mapped_column(Float())  # share of actuals inside
+    nominal_coverage: Mapped[float | None] = mapped_column(Float())
+    training_mae: Mapped[float | None] = mapped_column(Float())  # the version's held-out MAE
+    error_ratio: Mapped[float | None] = mapped_column(Float())  # mae / training_mae
+    degraded: Mapped[bool] = mapped_column(
+        Boolean(), nullable=False, default=False, server_default=text("false")
+    )
+
+    __table_args__ = (
+        UniqueConstraint("run_id", "model_version"),
+        Index("ix_realised_errors_model_version_run_id", "model_version", "run_id"),
+    )
+
+    def __repr__(self) -> str:
+        return f"RealisedError(run_id={self.run_id!r}, model_version={self.model_version!r}, mae={self.mae!r})"
