@@ -37,6 +37,10 @@ def main(
     logging.basicConfig(
         level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # Secrets (API key, passwords in URLs, the webhook URL) are masked in every log record.
+    from outagecast.redaction import install_log_redaction
+
+    install_log_redaction(get_settings())
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -348,6 +352,83 @@ def retrain(once: OnceOption = False, as_json: JsonOption = False, wait: WaitOpt
         once=once,
         as_json=as_json,
         interval=settings.retrain_interval_seconds,
+        describe=describe,
+    )
+
+
+@app.command()
+def monitor(once: OnceOption = False, as_json: JsonOption = False) -> None:
+    """Compare the latest served predictions with the champion's training data; track realised error.
+
+    Stores each run (monitor_runs, drift_results, realised_errors) and alerts when something
+    drifted or a model's realised error degraded. Exit status 0 when the run completed (drift
+    or not, or nothing to judge yet), 1 when it failed.
+    """
+    from outagecast.monitoring.job import run_monitor
+    from outagecast.settings import get_settings
+
+    settings = get_settings()
+
+    def describe(report: Any) -> None:
+        if report.status != "ok":
+            typer.echo(f"monitor run {report.run_id}: {report.status}: {report.message}", err=True)
+        else:
+            verdict = "drift: " + ", ".join(report.drifted_features) if report.drift_detected else "no drift"
+            if report.prediction_drift and report.prediction_drift["drifted"]:
+                verdict += " (predictions drifted)"
+            typer.echo(
+                f"monitor run {report.run_id}: {report.window_rows} predictions vs "
+                f"{report.model_version}: {verdict}"
+            )
+        for error in report.realised_error:
+            mark = " DEGRADED" if error["degraded"] else ""
+            typer.echo(
+                f"  {error['model_version']}: realised MAE {error['mae']} h over "
+                f"{error['matched_rows']} predictions (held-out {error['training_mae']}){mark}"
+            )
+
+    _repeat(
+        lambda: run_monitor(settings),
+        once=once,
+        as_json=as_json,
+        interval=settings.monitor_interval_seconds,
+        describe=describe,
+    )
+
+
+@app.command()
+def prune(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would be deleted.")] = False,
+    once: OnceOption = False,
+    as_json: JsonOption = False,
+    wait: WaitOption = 600.0,
+) -> None:
+    """Delete what is past its retention: old predictions and history, files, Data Docs, model versions.
+
+    The RETENTION_* settings say how long each kind stays (0: forever); docs/deploy.md says what
+    is always kept. Exit status 0 when done, 1 when a part failed (the others still ran), 75 when
+    another run kept the lock for --wait seconds.
+    """
+    from outagecast.pipelines.prune import prune as prune_once
+    from outagecast.settings import get_settings
+
+    settings = get_settings()
+
+    def describe(result: Any) -> None:
+        if result.status == "busy":
+            typer.echo("another prune run is in progress; nothing done", err=True)
+            return
+        verb = "would delete" if result.dry_run else "deleted"
+        counts = {k: v for k, v in result.counts.items() if v and k != "data_docs_pages"}
+        typer.echo(f"{verb}: " + (", ".join(f"{v} {k}" for k, v in counts.items()) or "nothing"))
+        for version in result.model_versions:
+            typer.echo(f"  model version {version}")
+
+    _repeat(
+        lambda: prune_once(settings, dry_run=dry_run, lock_timeout=wait),
+        once=once or dry_run,  # a dry run is a look, not a loop
+        as_json=as_json,
+        interval=settings.prune_interval_seconds,
         describe=describe,
     )
 

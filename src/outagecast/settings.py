@@ -7,9 +7,11 @@ installed package behaves the same from any directory once that is set.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -90,8 +92,11 @@ class Settings(BaseSettings):
     monitor_window_hours: float | None = Field(None, gt=0)
     monitor_source: Literal["webapp", "scheduled"] | None = None
     monitor_min_rows: int = Field(100, ge=10)
+    # A feature drifted when p < DRIFT_P_VALUE (per test; <= 9 tests a run, so <= 0.9 % false
+    # alarms) and PSI > DRIFT_PSI_THRESHOLD (an effect-size floor for large windows; 0.05 still
+    # catches a doubled share of a mid-sized provider at 1,000 rows). See monitoring/drift.py.
     drift_p_value: float = Field(0.001, gt=0, lt=1)
-    drift_psi_threshold: float = Field(0.2, gt=0)
+    drift_psi_threshold: float = Field(0.05, gt=0)
     realised_error_max_ratio: float = Field(1.5, gt=1)
     realised_error_min_rows: int = Field(30, ge=1)
     # Retention (outagecast prune; 0 keeps forever): predictions and monitoring history, files in
@@ -101,7 +106,7 @@ class Settings(BaseSettings):
     retention_data_docs_days: int = Field(30, ge=0)
     retention_model_versions: int = Field(5, ge=0)
     prune_interval_seconds: float = Field(86_400.0, gt=0)
-    # Security (docs/reliability.md). API_KEY guards every write and admin endpoint; reads too
+    # Security (docs/security.md). API_KEY guards every write and admin endpoint; reads too
     # when READS_REQUIRE_API_KEY. RATE_LIMIT_PER_MINUTE (0: off) caps write requests per client.
     reads_require_api_key: bool = False
     rate_limit_per_minute: int = Field(0, ge=0)
@@ -119,6 +124,14 @@ class Settings(BaseSettings):
             if value.startswith(prefix):
                 return "postgresql+psycopg://" + value[len(prefix) :]
         return value
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # Settings get printed and logged; secrets kept as plain strings (URLs that other code
+        # passes on as they are) are masked there, like the SecretStr fields.
+        for name, value in super().__repr_args__():
+            if name in _SECRET_URL_FIELDS and isinstance(value, str):
+                value = redact_url(value, keep_path=name != "alert_webhook_url")
+            yield name, value
 
     def resolve(self, path: Path) -> Path:
         """An absolute path: ``path`` itself, or under ``outagecast_home`` when relative."""
@@ -178,6 +191,27 @@ class Settings(BaseSettings):
     def folder(self, name: Literal["raw_data", "good_data", "bad_data", "archived_data"]) -> Path:
         """One of the data folders inside ``DATA_DIR``."""
         return self.data_path / name
+
+
+# URL settings that may carry credentials: a password in the netloc, or (webhooks) a token in the path.
+_SECRET_URL_FIELDS = frozenset({"database_url", "mlflow_tracking_uri", "alert_webhook_url"})
+
+
+def redact_url(url: str, *, keep_path: bool = True) -> str:
+    """``url`` with its password masked (and its path, query and fragment unless ``keep_path``).
+
+    Webhook URLs (Teams, Slack) are secrets as a whole: whoever has the path can post.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "***"
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    if keep_path:
+        return urlunsplit(parts._replace(netloc=netloc))
+    return urlunsplit((parts.scheme, netloc, "/***" if parts.path not in ("", "/") else "", "", ""))
 
 
 @lru_cache(maxsize=1)

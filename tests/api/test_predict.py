@@ -144,3 +144,18 @@ def test_oversized_batch_is_a_413(client: httpx.Client) -> None:
     response = client.post("/predict", json={"features": rows})
     assert response.status_code == 413
     assert "10000" in response.json()["detail"]
+
+
+def test_incident_id_is_optional_echoed_and_stored(client: httpx.Client) -> None:
+    marker = f"INC-{datetime.now(UTC).timestamp():.6f}"
+    rows = [{**ORIGINAL_EXAMPLE, "incident_id": f"{marker}-{i}"} for i in range(3)] + [ORIGINAL_EXAMPLE]
+    response = client.post("/predict", json={"features": rows, "source": "scheduled"})
+    assert response.status_code == 200, response.text
+    got = response.json()["predictions"]
+    assert [g["incident_id"] for g in got] == [f"{marker}-0", f"{marker}-1", f"{marker}-2", None]
+    assert len({g["predicted_hours"] for g in got}) == 1  # an identifier, not a model input
+    stored = client.get("/past-predictions", params={"source": "scheduled", "limit": 500}).json()
+    ids = {p["incident_id"] for p in stored if (p["incident_id"] or "").startswith(marker)}
+    assert ids == {f"{marker}-{i}" for i in range(3)}
+    bad = client.post("/predict", json={"features": [{**ORIGINAL_EXAMPLE, "incident_id": ""}]})
+    assert bad.status_code == 422 and "incident_id" in str(bad.json()["detail"])

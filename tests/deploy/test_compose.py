@@ -44,13 +44,14 @@ EXPECTED_SERVICES = {
     "airflow-scheduler",
     "airflow-dag-processor",
     "grafana",
+    "prometheus",
 }
 APP_SERVICES = ("migrate", "bootstrap", "api", "webapp", "mlflow", "cli")
 AIRFLOW_SERVICES = ("airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor")
 # Environment names that are not OutageCast settings (third-party switches and configuration).
 FOREIGN_ENV = re.compile(
     r"^(AIRFLOW__\w+|AIRFLOW_ADMIN_\w+|MLFLOW_DISABLE_TELEMETRY|DO_NOT_TRACK|GX_ANALYTICS_ENABLED"
-    r"|STREAMLIT_\w+|SCARF_ANALYTICS)$"
+    r"|STREAMLIT_\w+|SCARF_ANALYTICS|PROMETHEUS_MULTIPROC_DIR)$"
 )
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|FERNET|API_KEY|TOKEN")
 
@@ -181,7 +182,7 @@ def _published(services: dict[str, Any]) -> dict[str, tuple[str, int]]:
 
 def test_published_host_ports_do_not_clash_and_are_configurable(services: dict[str, Any]) -> None:
     ports = _published(services)
-    assert set(ports) == {"5433", "8000", "8501", "5000", "8080", "3000"}
+    assert set(ports) == {"5433", "8000", "8501", "5000", "8080", "3000", "9090"}
     for host, (name, raw) in ports.items():
         assert variables(raw.rsplit(":", 1)[0]), f"{name}: host port {host} is not configurable"
 
@@ -334,3 +335,29 @@ def test_compose_strings_are_plain(compose: dict[str, Any]) -> None:
     for text in strings(compose):
         leftover = re.sub(r"\$\$|\$\{[^}]+\}|\$[A-Za-z_]\w*", "", text)
         assert "$" not in leftover, f"stray $ in {text!r}"
+
+
+def test_prometheus_scrapes_every_api_replica_and_keeps_its_data(services: dict[str, Any]) -> None:
+    prometheus = services["prometheus"]
+    config_mount = ("./prometheus/prometheus.yml", "/etc/prometheus/prometheus.yml")
+    assert config_mount in volume_entries(prometheus)
+    assert ("prometheus-data", "/prometheus") in volume_entries(prometheus)
+    command = command_list(prometheus)
+    assert "--config.file=/etc/prometheus/prometheus.yml" in command
+    assert "--storage.tsdb.path=/prometheus" in command
+    config = yaml.safe_load(host_path(config_mount[0]).read_text(encoding="utf-8"))
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "outagecast-api"]
+    assert job["metrics_path"] == "/metrics"
+    # DNS discovery of the service name: one target per replica, not the gateway's one address.
+    (discovery,) = job["dns_sd_configs"]
+    assert discovery["names"] == ["api"] and discovery["port"] == 8000
+    assert "8000" in services["api"]["expose"]
+    assert services["prometheus"]["depends_on"]["api"]["condition"] == "service_healthy"
+    assert services["grafana"]["depends_on"]["prometheus"]["condition"] == "service_healthy"
+
+
+def test_api_workers_share_their_metrics(services: dict[str, Any]) -> None:
+    """With several uvicorn workers, /metrics must add up every worker (api/metrics.py)."""
+    api = services["api"]
+    folder = environment(api)["PROMETHEUS_MULTIPROC_DIR"]
+    assert folder in api.get("tmpfs", []), "an empty folder at every start, as prometheus_client needs"

@@ -1,7 +1,10 @@
 """Grafana provisioning: valid files, dashboards that exist, and queries that really run.
 
 The SQL of every panel and alert rule is run on PostgreSQL, on a database prepared by the
-db service's init script and migrated by OutageCast, as the read-only role Grafana uses.
+db service's init script, migrated by OutageCast and loaded with generated predictions,
+ingestion stats, monitor runs, drift results and realised errors, as the read-only role
+Grafana uses. The monitoring alert rules are also evaluated: they fire on the generated
+verdicts and resolve once a newer, clean monitor run is stored.
 """
 
 from __future__ import annotations
@@ -26,15 +29,19 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from outagecast.db.migrate import upgrade_to_head
-from outagecast.db.models import IngestionStat, Prediction
+from outagecast.db.models import IngestionStat, MonitorRun, Prediction, RealisedError
 from tests.conftest import DEFAULT_TEST_POSTGRES_URL
 from tests.deploy.conftest import DEPLOY, environment, load_yaml, strings, volume_entries
+from tests.utils.monitoring_seed import Seeded, seed_monitoring
 
 GRAFANA = DEPLOY / "grafana"
 PROVISIONING = GRAFANA / "provisioning"
 DASHBOARDS = GRAFANA / "dashboards"
 INIT_SCRIPT = DEPLOY / "postgres" / "initdb" / "10-outagecast.sh"
 BUILTIN_DATASOURCES = {"-- Grafana --", "__expr__"}
+POSTGRES_UID, PROMETHEUS_UID = "outagecast-postgres", "outagecast-prometheus"
+DASHBOARD_UIDS = {"outagecast-data-quality", "outagecast-drift-predictions"}
+MONITORING_RULES = ("outagecast-drift-flagged", "outagecast-realised-error-degraded")
 
 
 def provisioning_files(kind: str) -> list[Path]:
@@ -45,8 +52,14 @@ def dashboard_files() -> list[Path]:
     return sorted(DASHBOARDS.glob("*.json"))
 
 
+def datasources() -> dict[str, dict[str, Any]]:
+    return {
+        ds["uid"]: ds for path in provisioning_files("datasources") for ds in load_yaml(path)["datasources"]
+    }
+
+
 def datasource_uids() -> set[str]:
-    return {ds["uid"] for path in provisioning_files("datasources") for ds in load_yaml(path)["datasources"]}
+    return set(datasources())
 
 
 def panels(board: dict[str, Any]) -> list[dict[str, Any]]:
@@ -100,13 +113,21 @@ def test_provisioning_variables_are_set_in_the_grafana_service(services: dict[st
 
 
 def test_datasource_is_outagecast_postgresql_read_only() -> None:
-    (path,) = provisioning_files("datasources")
-    (datasource,) = load_yaml(path)["datasources"]
+    assert set(datasources()) == {POSTGRES_UID, PROMETHEUS_UID}
+    datasource = datasources()[POSTGRES_UID]
     assert datasource["type"] == "grafana-postgresql-datasource"
-    assert datasource["uid"] == "outagecast-postgres"
+    assert datasource["isDefault"] is True
     assert datasource["user"] == "${GRAFANA_DB_USER}", "the read-only role, not the database owner"
     assert datasource["jsonData"]["database"] == "${OUTAGECAST_DB_NAME}"
     assert datasource["secureJsonData"]["password"] == "${GRAFANA_DB_PASSWORD}"
+
+
+def test_prometheus_datasource_points_at_the_prometheus_service(services: dict[str, Any]) -> None:
+    datasource = datasources()[PROMETHEUS_UID]
+    assert datasource["type"] == "prometheus"
+    assert datasource["url"] == "${PROMETHEUS_URL}"
+    assert environment(services["grafana"])["PROMETHEUS_URL"] == "http://prometheus:9090"
+    assert "9090" in services["prometheus"]["ports"][0].rsplit(":", 1)[1]
 
 
 def test_dashboard_providers_point_at_existing_dashboards(services: dict[str, Any]) -> None:
@@ -122,7 +143,7 @@ def test_dashboard_providers_point_at_existing_dashboards(services: dict[str, An
 
 def test_dashboards_are_valid_json_with_unique_uids_and_titles() -> None:
     boards = [json.loads(path.read_text(encoding="utf-8")) for path in dashboard_files()]
-    assert {"outagecast-data-quality", "outagecast-predictions"} <= {b["uid"] for b in boards}
+    assert {b["uid"] for b in boards} == DASHBOARD_UIDS
     assert len({b["uid"] for b in boards}) == len(boards)
     assert len({b["title"] for b in boards}) == len(boards)
 
@@ -139,7 +160,67 @@ def test_dashboard_panels_are_laid_out_and_use_the_provisioned_datasource(path: 
         assert panel["datasource"]["uid"] in uids, panel["title"]
         for target in panel.get("targets", []):
             assert target["datasource"]["uid"] in uids, panel["title"]
-            assert target["rawSql"].strip(), panel["title"]
+            if target["datasource"]["uid"] == PROMETHEUS_UID:
+                assert target["expr"].strip(), panel["title"]
+            else:
+                assert target["rawSql"].strip(), panel["title"]
+
+
+def test_prometheus_panels_read_the_metrics_of_the_scraped_api_job() -> None:
+    """PromQL cannot run here without a Prometheus; at least the names must be the real ones."""
+    config = load_yaml(DEPLOY / "prometheus" / "prometheus.yml")
+    jobs = {job["job_name"] for job in config["scrape_configs"]}
+    # The API's metric names (api/metrics.py, prometheus-fastapi-instrumentator's defaults).
+    known = {"http_requests_total", "http_request_duration_seconds_bucket"}
+    exprs = [
+        t["expr"]
+        for path in dashboard_files()
+        for p in panels(json.loads(path.read_text(encoding="utf-8")))
+        for t in p.get("targets", [])
+        if t["datasource"]["uid"] == PROMETHEUS_UID
+    ]
+    assert exprs, "the API's request panels"
+    for expr in exprs:
+        selectors = re.findall(r"(\w+)\{([^}]*)\}", expr)
+        assert selectors, expr
+        for metric, matchers in selectors:
+            assert metric in known, metric
+            assert dict(re.findall(r'(\w+)=~?"([^"]*)"', matchers))["job"] in jobs, expr
+
+
+def test_drift_and_predictions_dashboard_covers_the_monitoring_tables() -> None:
+    board = json.loads((DASHBOARDS / "drift-predictions.json").read_text(encoding="utf-8"))
+    sql = " ".join(t.get("rawSql", "") for p in panels(board) for t in p.get("targets", []))
+    for table in ("predictions", "monitor_runs", "drift_results", "realised_errors"):
+        assert re.search(rf"\b{table}\b", sql), table
+    for column in ("psi", "p_value", "drifted", "mae", "bias", "interval_coverage"):
+        assert re.search(rf"\b{column}\b", sql), column
+    assert any(p["type"] == "histogram" for p in panels(board)), "the predictions' distribution"
+
+
+def test_alert_rules_cover_the_monitoring_conditions() -> None:
+    uids = {rule["uid"] for rule in alert_rules()}
+    assert {"outagecast-high-criticality-ingestion", *MONITORING_RULES, "outagecast-api-error-rate"} <= uids
+
+
+def test_api_error_rate_rule_reads_the_request_metric_of_the_api_job() -> None:
+    """The metric and labels the API exposes (api/metrics.py), the job prometheus.yml scrapes."""
+    (rule,) = [r for r in alert_rules() if r["uid"] == "outagecast-api-error-rate"]
+    (query,) = [q for q in rule["data"] if q["datasourceUid"] != "__expr__"]
+    assert query["datasourceUid"] == PROMETHEUS_UID
+    expr = query["model"]["expr"]
+    config = load_yaml(DEPLOY / "prometheus" / "prometheus.yml")
+    jobs = {job["job_name"] for job in config["scrape_configs"]}
+    for selector in re.findall(r"http_requests_total\{([^}]*)\}", expr):
+        labels = dict(re.findall(r'(\w+)=~?"([^"]*)"', selector))
+        assert labels["job"] in jobs
+    errors = re.search(r'status=~"([^"]+)"', expr)
+    assert errors, "a selector on the 5xx statuses"
+    pattern = re.compile(errors.group(1))
+    # Prometheus anchors regex matchers; ungrouped (500, 503) and grouped (5xx) statuses both match.
+    assert all(pattern.fullmatch(s) for s in ("500", "503", "5xx"))
+    assert not any(pattern.fullmatch(s) for s in ("200", "404", "429", "4xx"))
+    assert rule["for"] != "0s", "a burst of errors must last before it pages"
 
 
 def test_alert_rules_reference_existing_datasources() -> None:
@@ -188,6 +269,8 @@ def dashboard_queries() -> list[Any]:
         names = [v["name"] for v in board.get("templating", {}).get("list", [])]
         for panel in panels(board):
             for target in panel.get("targets", []):
+                if target["datasource"]["uid"] != POSTGRES_UID:
+                    continue  # PromQL: test_prometheus_panels_read_the_metrics_of_the_scraped_api_job
                 for source in ("all", "webapp") if "source" in names else ("all",):
                     cases.append(
                         pytest.param(
@@ -206,6 +289,8 @@ class DeployedDb:
 
     reader_url: URL
     reader_mlflow_url: URL
+    owner_url: URL
+    seeded: Seeded
 
 
 def _in_ci() -> bool:
@@ -300,8 +385,18 @@ def deployed_db() -> Iterator[DeployedDb]:
         owner_url = server.set(database=app_db)
         upgrade_to_head(owner_url.render_as_string(hide_password=False))
         _sample_rows(owner_url)
+        # Monitoring data as the monitor job leaves it: two ok runs (the newer one flags drift
+        # and a degraded version) and a skipped one, over generated predictions and stats.
+        seeded = seed_monitoring(
+            owner_url.render_as_string(hide_password=False), model_version="outage_duration/2"
+        )
         reader_url = server.set(database=app_db, username=reader, password=reader_password)
-        yield DeployedDb(reader_url=reader_url, reader_mlflow_url=reader_url.set(database=mlflow_db))
+        yield DeployedDb(
+            reader_url=reader_url,
+            reader_mlflow_url=reader_url.set(database=mlflow_db),
+            owner_url=owner_url,
+            seeded=seeded,
+        )
     finally:
 
         def drop(name: str) -> None:
@@ -321,8 +416,12 @@ def test_grafana_role_reads_outagecast_tables_and_nothing_else(deployed_db: Depl
     engine = create_engine(deployed_db.reader_url, poolclass=NullPool)
     try:
         with engine.connect() as connection:
-            assert connection.execute(text("SELECT count(*) FROM ingestion_stats")).scalar_one() == 3
-            assert connection.execute(text("SELECT count(*) FROM predictions")).scalar_one() == 4
+            stats, predictions = len(deployed_db.seeded.stats), len(deployed_db.seeded.predictions)
+            assert connection.execute(text("SELECT count(*) FROM ingestion_stats")).scalar_one() == 3 + stats
+            assert (
+                connection.execute(text("SELECT count(*) FROM predictions")).scalar_one() == 4 + predictions
+            )
+            assert connection.execute(text("SELECT count(*) FROM drift_results")).scalar_one() > 0
             with pytest.raises(DBAPIError, match="permission denied"):
                 connection.execute(text("DELETE FROM predictions"))
     finally:
@@ -351,15 +450,68 @@ def test_dashboard_query_runs_as_the_grafana_role(
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("rule", alert_rules(), ids=lambda rule: rule["uid"])
+@pytest.mark.parametrize(
+    "rule",
+    [r for r in alert_rules() if r["data"][0]["datasourceUid"] == POSTGRES_UID],
+    ids=lambda rule: rule["uid"],
+)
 def test_alert_rule_query_runs_as_the_grafana_role(deployed_db: DeployedDb, rule: dict[str, Any]) -> None:
     engine = create_engine(deployed_db.reader_url, poolclass=NullPool)
     try:
         with engine.connect() as connection:
             for query in rule["data"]:
-                if query["datasourceUid"] != "__expr__":
+                if query["datasourceUid"] == POSTGRES_UID:
                     sql = query["model"]["rawSql"].replace(":", r"\:")
                     value = connection.execute(text(sql)).scalar_one()
                     assert value >= 0
     finally:
+        engine.dispose()
+
+
+def _rule_value(url: URL, uid: str) -> float:
+    (rule,) = [r for r in alert_rules() if r["uid"] == uid]
+    (query,) = [q for q in rule["data"] if q["datasourceUid"] == POSTGRES_UID]
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(text(query["model"]["rawSql"])).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def _threshold(uid: str) -> float:
+    (rule,) = [r for r in alert_rules() if r["uid"] == uid]
+    (condition,) = [q for q in rule["data"] if q["refId"] == rule["condition"]]
+    (evaluator,) = [c["evaluator"] for c in condition["model"]["conditions"]]
+    assert evaluator["type"] == "gt"
+    return evaluator["params"][0]
+
+
+@pytest.mark.postgres
+def test_monitoring_alerts_fire_on_the_newest_verdict_and_resolve_after_a_clean_run(
+    deployed_db: DeployedDb,
+) -> None:
+    # The generated newest ok run flags ticket_count and a degraded version: both rules fire.
+    for uid in MONITORING_RULES:
+        assert _rule_value(deployed_db.reader_url, uid) > _threshold(uid), uid
+    # A later clean run (no drift, realised error back to normal) resolves both.
+    later = max(r["timestamp"] for r in deployed_db.seeded.runs) + timedelta(minutes=10)
+    engine = create_engine(deployed_db.owner_url, poolclass=NullPool)
+    try:
+        with engine.begin() as connection:
+            run_id = connection.execute(
+                insert(MonitorRun.__table__).returning(MonitorRun.__table__.c.id),
+                {"timestamp": later, "status": "ok", "model_version": "outage_duration/2", "window_rows": 500,
+                 "drift_detected": False, "prediction_drift": False, "drifted_features": []},
+            ).scalar_one()  # fmt: skip
+            connection.execute(
+                insert(RealisedError.__table__),
+                {"run_id": run_id, "model_version": "outage_duration/2", "matched_rows": 50, "mae": 0.8,
+                 "bias": 0.0, "training_mae": 0.8, "error_ratio": 1.0, "degraded": False},
+            )  # fmt: skip
+        for uid in MONITORING_RULES:
+            assert _rule_value(deployed_db.reader_url, uid) <= _threshold(uid), uid
+    finally:
+        with engine.begin() as connection:  # other tests of this module see the generated state
+            connection.execute(text('DELETE FROM monitor_runs WHERE "timestamp" = :t'), {"t": later})
         engine.dispose()

@@ -161,3 +161,30 @@ def test_api_down_leaves_the_file_pending_then_the_next_run_finishes(
     assert result.status == "ok"
     assert _ledger(db_url, name)["state"] == "done"
     assert _stored(db_url, sha, 2) == (200, {"scheduled"})
+
+
+def test_rate_limited_chunks_wait_as_told_and_stay_pending(trained_home: Path, tmp_path: Path) -> None:  # noqa: F811
+    """A 429 is not a refusal of the rows: the job waits Retry-After and leaves the file pending."""
+    from tests.api.conftest import _serve
+
+    db_url = f"sqlite:///{tmp_path}/limited.db"
+    server = _serve(trained_home, db_url, "rate-limited-api", RATE_LIMIT_PER_MINUTE="1")
+    try:
+        settings = _settings(tmp_path, db_url, server.url)
+        name, sha = _good_file(settings, 2 * CHUNK)  # two chunks: the second one is over the limit
+        pauses: list[float] = []
+
+        result = predict_new_once(settings, sleep=pauses.append)
+
+        assert result.status == "api_unavailable"
+        assert _ledger(db_url, name) == {
+            "state": "pending",
+            "rows": 2 * CHUNK,
+            "chunks_total": 2,
+            "chunks_done": 1,
+        }
+        assert _stored(db_url, sha, 2) == (CHUNK, {"scheduled"})
+        # One back-off between the two attempts, as long as the API's Retry-After (about a minute).
+        assert len(pauses) == 1 and pauses[0] >= 1
+    finally:
+        server.stop()

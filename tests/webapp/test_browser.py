@@ -23,11 +23,13 @@ from outagecast.webapp.formatting import (
     format_hours,
     format_interval,
     format_timestamp,
+    label,
     resolve_timezone,
 )
 from outagecast.webapp.launch import run_ui, stop_ui, wait_until_ready
 from tests.utils.server import RunningServer, free_port
 from tests.webapp.conftest import VIEWER_TIMEZONE, corrupted_csv, ingest
+from tests.webapp.test_monitoring_page import seed_api_database
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
@@ -344,6 +346,43 @@ def test_data_quality_page_shows_a_newly_ingested_file(
     _wait_until_idle(page)
     page.mouse.move(0, 0)
     page.screenshot(path=screenshots / "data_quality.png")
+
+
+def test_monitoring_page_shows_drift_predictions_and_realised_error(
+    page, api_server: RunningServer, api_home: Path, screenshots: Path
+) -> None:
+    # Generated monitoring data in the API's database: the newest run flags ticket_count.
+    seeded = seed_api_database(api_home, api_server)
+    _open_page(page, "Monitoring", "Monitoring")
+    for heading in ("Data quality over time", "Drift", "Predictions", "Realised error"):
+        expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+    assert int(_metric_value(page, "Predictions").replace(",", "")) >= len(seeded.predictions)
+    expect(page.get_by_text(f"Drifted: {label('ticket_count')}")).to_be_visible()
+    verdicts = page.locator(".st-key-mon_drift_table").get_by_test_id("stDataFrame")
+    expect(verdicts).to_be_visible()
+    expect(verdicts.locator("#glide-cell-0-0")).to_have_text(label("ticket_count"))  # drifted first
+    for chart in (
+        "mon_rows_chart",
+        "mon_crit_chart",
+        "mon_errors_chart",
+        "mon_history_chart",
+        "mon_dist_chart",
+        "mon_quant_chart",
+        "mon_source_chart",
+        "mon_hist_chart",
+        "mon_mae_chart",
+        "mon_bias_chart",
+        "mon_cov_chart",
+    ):
+        expect(page.locator(f".st-key-{chart} .js-plotly-plot")).to_be_visible()
+    # The overlay draws the training and the recent distribution.
+    expect(page.locator(".st-key-mon_dist_chart").get_by_text("training", exact=True)).to_be_visible()
+    expect(page.locator(".st-key-mon_dist_chart").get_by_text("recent", exact=True)).to_be_visible()
+    assert not ISO_LIKE.search(_main_text(page))
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": 4600})  # every section at once
+    _wait_until_idle(page)
+    page.mouse.move(0, 0)
+    page.screenshot(path=screenshots / "monitoring.png")
 
 
 def test_api_down_shows_a_message_not_a_traceback(

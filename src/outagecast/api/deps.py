@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -10,6 +9,7 @@ from fastapi import Depends, Header, HTTPException, Request, status
 from sqlalchemy.orm import Session
 
 from outagecast.api.model_holder import ModelHolder
+from outagecast.api.security import key_matches
 from outagecast.ml.predict import Predictor
 from outagecast.settings import Settings
 
@@ -43,14 +43,12 @@ PredictorDep = Annotated[Predictor, Depends(get_predictor)]
 
 
 def require_api_key(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> None:
-    """When ``API_KEY`` is set, the request must carry it in ``X-API-Key`` (401 otherwise)."""
-    expected = request.app.state.settings.api_key
-    if expected is None:
-        return
-    # Constant-time comparison: the time taken must not reveal how much of the key matched.
-    if x_api_key is None or not secrets.compare_digest(
-        x_api_key.encode(), expected.get_secret_value().encode()
-    ):
+    """When ``API_KEY`` is set, the request must carry it in ``X-API-Key`` (401 otherwise).
+
+    Every write already gets this check from the app-wide ``security.api_guard``; routes that
+    must never be open whatever the method (admin reads, say) can name this one explicitly.
+    """
+    if not key_matches(x_api_key, request.app.state.settings):  # constant-time comparison
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             detail="Missing or wrong X-API-Key",

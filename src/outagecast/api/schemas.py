@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Any, Literal
+import re
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from outagecast import schema
 
@@ -17,6 +18,73 @@ Source = Literal["webapp", "scheduled"]
 SourceFilter = Literal["all", "webapp", "scheduled"]
 
 _LOAD_MIN, _LOAD_MAX = schema.bounds_of("system_load_before_outage")
+
+
+def _json_number(kind: str) -> Any:
+    """A check that the value is a JSON number, as the schema says: pydantic's lax mode also takes
+    ``true`` and ``"35"``."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, bool | str):
+            raise ValueError(f"Input should be a valid {kind} (a JSON number, not a string or true/false)")
+        return value
+
+    return check
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_date(value: Any) -> Any:
+    """Only ``YYYY-MM-DD``, the documented format: pydantic would read ``0`` as a Unix time (1970-01-01)."""
+    if isinstance(value, str) and not _ISO_DATE.fullmatch(value):
+        raise ValueError("must be a date written YYYY-MM-DD")
+    return value
+
+
+_NUMBER_TEXT = re.compile(r"[+-]?\d+(\.\d*)?")
+
+
+def _iso_datetime(value: Any) -> Any:
+    """Only ISO 8601 text, as documented: pydantic would read ``0`` or ``"0"`` as a Unix time."""
+    if not isinstance(value, str | datetime) or (isinstance(value, str) and _NUMBER_TEXT.fullmatch(value)):
+        raise ValueError("must be a date-time written in ISO 8601, e.g. 2025-03-01T14:30:00Z")
+    return value
+
+
+# Outages happen in this window; beyond it pandas' nanosecond timestamps overflow (years 1677-2262),
+# which made a start time like 0001-02-17 a 500 instead of a 422.
+START_TIME_MIN = datetime(1900, 1, 1, tzinfo=UTC)
+START_TIME_MAX = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _plausible_start(value: datetime) -> datetime:
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)  # naive means UTC
+    if not START_TIME_MIN <= aware < START_TIME_MAX:
+        raise ValueError(f"must be between {START_TIME_MIN:%Y-%m-%d} and {START_TIME_MAX:%Y-%m-%d}")
+    return value
+
+
+# Found by fuzzing the API with its own OpenAPI schema (tests/reliability/test_fuzz_api.py).
+JsonInt = Annotated[int, BeforeValidator(_json_number("integer"))]
+JsonFloat = Annotated[float, BeforeValidator(_json_number("number"))]
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_datetime), AfterValidator(_plausible_start)]
+
+
+def _storable_text(value: str) -> str:
+    """Text the database can store: JSON may carry a NUL or a lone UTF-16 surrogate (``"\\udbe4"``),
+    which PostgreSQL refuses and UTF-8 cannot encode (that was a 500)."""
+    if "\x00" in value:
+        raise ValueError("must not contain the NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError("must be valid Unicode text (it holds a lone surrogate)") from exc
+    return value
+
+
+StorableText = Annotated[str, AfterValidator(_storable_text)]
 
 
 class IncidentFeatures(BaseModel):
@@ -42,20 +110,28 @@ class IncidentFeatures(BaseModel):
     cloud_provider: CloudProvider
     service: Service
     severity: Severity
-    start_time: datetime | None = Field(
+    start_time: IsoDateTime | None = Field(
         None, description="Outage start (ISO 8601; naive means UTC). Absent: see START_TIME_POLICY."
     )
     # allow_inf_nan=False: Python's JSON parser accepts NaN/Infinity, which JSON itself has not.
-    system_load_before_outage: float | None = Field(
+    system_load_before_outage: JsonFloat | None = Field(
         None,
         ge=_LOAD_MIN,
         le=_LOAD_MAX,
         allow_inf_nan=False,
         description="Percent; absent means 50 (stored with an imputed flag).",
     )
-    number_of_customers_affected: int = Field(..., ge=0, le=10**12)
-    ticket_count: int = Field(..., ge=0, le=10**9)
+    # The database column is a 32-bit INTEGER: 10**12 passed here and failed in PostgreSQL's COPY (500).
+    number_of_customers_affected: JsonInt = Field(..., ge=0, le=2**31 - 1)
+    ticket_count: JsonInt = Field(..., ge=0, le=10**9)
     backup_system_triggered: YesNo
+    incident_id: StorableText | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="Your identifier of the incident (optional, stored): when its actual duration is "
+        "ingested later, monitoring measures this prediction's realised error.",
+    )
 
 
 class PredictRequest(BaseModel):
@@ -147,8 +223,8 @@ class PastPredictionFilters(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    start_date: date | None = Field(None, description="First day included (UTC).")
-    end_date: date | None = Field(None, description="Last day included (UTC).")
+    start_date: IsoDate | None = Field(None, description="First day included (UTC).")
+    end_date: IsoDate | None = Field(None, description="Last day included (UTC).")
     source: SourceFilter = "all"
     limit: int = Field(100, ge=1, le=500)
     offset: int = Field(0, ge=0, le=10**9)
@@ -262,8 +338,8 @@ class IngestionStatsFilters(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    start_date: date | None = Field(None, description="First day included (UTC).")
-    end_date: date | None = Field(None, description="Last day included (UTC).")
+    start_date: IsoDate | None = Field(None, description="First day included (UTC).")
+    end_date: IsoDate | None = Field(None, description="Last day included (UTC).")
     criticality: Criticality | None = None
     limit: int = Field(100, ge=1, le=500)
     offset: int = Field(0, ge=0, le=10**9)

@@ -13,11 +13,17 @@ from outagecast.ml.predict import Predictor
 from outagecast.settings import Settings
 
 _RANDOM_FUTURE_DAYS = (1.0, 90.0)  # the original design's start time when none was given
+# What a request row carries: the eight model inputs and the caller's incident id (not a feature).
+INPUT_COLUMNS = (*schema.FEATURES, schema.ID_COLUMN)
 
 
 def features_frame(features: list[IncidentFeatures]) -> pd.DataFrame:
-    """The request rows as one DataFrame of the eight inputs (columns built whole, not row by row)."""
-    return pd.DataFrame({name: [getattr(f, name) for f in features] for name in schema.FEATURES})
+    """The request rows as one DataFrame of the eight inputs and the optional ``incident_id``.
+
+    Columns are built whole, not row by row; ``incident_id`` travels with the inputs so that it is
+    echoed and stored, and realised error can later be measured (``outagecast.monitoring``).
+    """
+    return pd.DataFrame({name: [getattr(f, name) for f in features] for name in INPUT_COLUMNS})
 
 
 def resolve_start_times(raw: pd.Series, *, policy: str, now: datetime, rng: np.random.Generator) -> pd.Series:
@@ -46,6 +52,7 @@ STORED_COLUMNS = (
     "source",
     "timestamp",
     "predicted_end_time",
+    schema.ID_COLUMN,
 )
 # What a prediction answers with (schemas.PredictionOut), in this order.
 ANSWERED_COLUMNS = tuple(c for c in STORED_COLUMNS if c not in ("source", "timestamp"))

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal, Self, TypedDict
+from urllib.parse import quote
 
 import httpx
 
@@ -254,6 +255,17 @@ class BadRows(TypedDict):
     returned: int
     columns: list[str]
     rows: list[BadRow]
+
+
+# ------------------------------------------------------------------ monitoring (issue 6)
+# The /monitoring answers are nested JSON documents (see api/monitoring_schemas.py); the web
+# app turns their lists into frames, so they are typed here as plain mappings.
+MonitoringReport = dict[str, Any]
+MonitoringBucket = Literal["hour", "day"]
+StartTimePart = Literal["hour", "day_of_week", "month"]
+MAX_DISTRIBUTION_LAST_N = 100_000
+MAX_DRIFT_HISTORY_RUNS = 1000
+MAX_REALISED_ERROR_POINTS = 5000
 
 
 def describe_detail(detail: Any) -> str:
@@ -505,6 +517,72 @@ class ApiClient:
             raise ValueError(f"limit must be between 1 and {MAX_BAD_ROWS_LIMIT}, not {limit}")
         return self._json("GET", f"/ingestion-stats/{int(stat_id)}/bad-rows", dict, params={"limit": limit})
 
+    # ------------------------------------------------------------------ monitoring
+    def monitoring_ingestion(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        bucket: MonitoringBucket = "hour",
+    ) -> MonitoringReport:
+        """``GET /monitoring/ingestion``: files, rows, criticality and error types per time bucket."""
+        return self._json("GET", "/monitoring/ingestion", dict, params=_range(since, until, bucket))
+
+    def monitoring_drift(self, *, run_id: int | None = None) -> MonitoringReport:
+        """``GET /monitoring/drift``: the newest monitor run and per-feature results (newest ok run)."""
+        params = {"run_id": run_id} if run_id is not None else None
+        return self._json("GET", "/monitoring/drift", dict, params=params)
+
+    def monitoring_drift_history(
+        self, *, feature: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """``GET /monitoring/drift/history``: drift statistics per feature over the newest ok runs."""
+        if not 1 <= limit <= MAX_DRIFT_HISTORY_RUNS:
+            raise ValueError(f"limit must be between 1 and {MAX_DRIFT_HISTORY_RUNS}, not {limit}")
+        params: dict[str, Any] = {"limit": limit}
+        if feature is not None:
+            params["feature"] = feature
+        return self._json("GET", "/monitoring/drift/history", list, params=params)
+
+    def monitoring_distribution(
+        self, feature: str, *, run_id: int | None = None, last_n: int = 1000, part: StartTimePart = "hour"
+    ) -> MonitoringReport:
+        """``GET /monitoring/drift/{feature}/distribution``: training vs recent shares per bin."""
+        if not 1 <= last_n <= MAX_DISTRIBUTION_LAST_N:
+            raise ValueError(f"last_n must be between 1 and {MAX_DISTRIBUTION_LAST_N}, not {last_n}")
+        params: dict[str, Any] = {"last_n": last_n, "part": part}
+        if run_id is not None:
+            params["run_id"] = run_id
+        path = f"/monitoring/drift/{quote(feature, safe='')}/distribution"
+        return self._json("GET", path, dict, params=params)
+
+    def monitoring_predictions(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        bucket: MonitoringBucket = "hour",
+        source: Source | None = None,
+        model_version: str | None = None,
+        bins: int = 30,
+    ) -> MonitoringReport:
+        """``GET /monitoring/predictions``: predictions over time, by source and version, and a histogram."""
+        params = _range(since, until, bucket) | {"bins": bins}
+        if source is not None:
+            params["source"] = source
+        if model_version is not None:
+            params["model_version"] = model_version
+        return self._json("GET", "/monitoring/predictions", dict, params=params)
+
+    def realised_error(self, *, model_version: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
+        """``GET /monitoring/realised-error``: MAE, bias, RMSE and interval coverage per run and version."""
+        if not 1 <= limit <= MAX_REALISED_ERROR_POINTS:
+            raise ValueError(f"limit must be between 1 and {MAX_REALISED_ERROR_POINTS}, not {limit}")
+        params: dict[str, Any] = {"limit": limit}
+        if model_version is not None:
+            params["model_version"] = model_version
+        return self._json("GET", "/monitoring/realised-error", list, params=params)
+
     # ------------------------------------------------------------------ plumbing
     def _json(self, method: str, path: str, shape: type, **kwargs: Any) -> Any:
         """Send; a 200 answer's JSON body of the expected ``shape`` (dict or list), else ``ApiError``."""
@@ -529,6 +607,16 @@ class ApiClient:
             raise ApiUnavailable(
                 f"Cannot reach the OutageCast API at {self.base_url} ({_reason(exc)}; {method} {path})."
             ) from exc
+
+
+def _range(since: datetime | None, until: datetime | None, bucket: str) -> dict[str, Any]:
+    """Query parameters of a monitoring time range (ISO 8601; the API takes naive times as UTC)."""
+    params: dict[str, Any] = {"bucket": bucket}
+    if since is not None:
+        params["since"] = since.isoformat()
+    if until is not None:
+        params["until"] = until.isoformat()
+    return params
 
 
 def _reason(exc: Exception) -> str:

@@ -500,4 +500,4 @@ class RealisedError(Base):
     )
 
     def __repr__(self) -> str:
-        return f"RealisedError(run_id={self.run_id!r}, model_version={self.model_version!r}, mae={self.mae!r})"
+        return f"RealisedError(run_id={self.run_id!r}, model_version={self.model_version!r})"

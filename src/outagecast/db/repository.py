@@ -23,11 +23,15 @@ from outagecast.db.models import (
     TRAINING_DECISIONS,
     TRAINING_TRIGGERS,
     AlertLog,
+    DriftResult,
+    IncidentOutcome,
     IngestedFile,
     IngestionStat,
+    MonitorRun,
     PredictedFile,
     Prediction,
     PredictionRequest,
+    RealisedError,
     TrainingInput,
     TrainingRun,
     UTCDateTime,
@@ -662,3 +666,143 @@ def mark_training_input_archived(session: Session, *, input_id: int, archived_na
         .values(state="archived", archived_name=archived_name, archived_at=utcnow())
         .execution_options(synchronize_session=False)
     )
+
+
+# ---------------------------------------------------------------- monitoring (revision 0006)
+
+
+def insert_incident_outcomes(session: Session, *, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Record actual incident durations (``IncidentOutcome`` columns); returns how many were offered.
+
+    Idempotent: an incident already recorded is left as it is (PostgreSQL ``ON CONFLICT DO
+    NOTHING``, SQLite ``INSERT OR IGNORE``), so re-ingesting a file neither fails nor duplicates.
+    One executemany of one statement for the whole list (no RETURNING, so the driver's executemany
+    stays on its fast path). Give every row ``observed_at`` (one value for a batch): a row without
+    it gets the column default, evaluated row by row.
+    """
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    else:  # pragma: no cover - OutageCast runs on SQLite and PostgreSQL only
+        raise NotImplementedError(f"incident outcomes on {dialect}")
+    # The Core table, not the ORM entity: the ORM's bulk path costs ~5 us a row for nothing here.
+    stmt = dialect_insert(IncidentOutcome.__table__).on_conflict_do_nothing(index_elements=["incident_id"])
+    session.execute(stmt, rows if isinstance(rows, list) else list(rows))
+    return len(rows)
+
+
+MONITOR_WINDOW_COLUMNS: tuple[str, ...] = (
+    "id",
+    "timestamp",
+    "model_version",
+    "source",
+    "cloud_provider",
+    "service",
+    "severity",
+    "start_time",
+    "system_load_before_outage",
+    "system_load_imputed",
+    "number_of_customers_affected",
+    "ticket_count",
+    "backup_system_triggered",
+    "predicted_hours",
+)
+
+
+def monitor_window(
+    session: Session,
+    *,
+    limit: int | None,
+    since: datetime | None = None,
+    source: str | None = None,
+) -> tuple[list[str], list[Any]]:
+    """The served predictions a monitor run judges, newest first: column names and row tuples.
+
+    Args:
+        session: open session.
+        limit: at most this many (the most recent); None: no limit.
+        since: only predictions stored at or after this instant.
+        source: only this source ("webapp" or "scheduled"); None: every source.
+    """
+    table = Prediction.__table__
+    stmt = select(*(table.c[name] for name in MONITOR_WINDOW_COLUMNS))
+    if source is not None:
+        stmt = stmt.where(Prediction.source == source)
+    if since is not None:
+        stmt = stmt.where(Prediction.timestamp >= since)
+    stmt = stmt.order_by(Prediction.timestamp.desc(), Prediction.id.desc())
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    result = session.execute(stmt)
+    return list(result.keys()), list(result.all())
+
+
+def realised_error_stats(session: Session) -> list[dict[str, Any]]:
+    """Per model version, aggregates of the predictions whose incident's actual duration is known.
+
+    Computed by the database (one grouped join of ``predictions.incident_id`` with
+    ``incident_outcomes``): ``matched_rows``, ``mae``, ``bias`` (mean predicted - actual), ``mse``,
+    ``interval_rows`` (predictions carrying an interval), ``inside`` (actuals within it) and
+    ``nominal_coverage`` (mean nominal coverage of those intervals).
+    """
+    from sqlalchemy import and_, case
+
+    error = Prediction.predicted_hours - IncidentOutcome.actual_hours
+    has_interval = and_(
+        Prediction.predicted_hours_low.is_not(None), Prediction.predicted_hours_high.is_not(None)
+    )
+    inside = and_(
+        has_interval,
+        IncidentOutcome.actual_hours >= Prediction.predicted_hours_low,
+        IncidentOutcome.actual_hours <= Prediction.predicted_hours_high,
+    )
+    stmt = (
+        select(
+            Prediction.model_version,
+            func.count().label("matched_rows"),
+            func.avg(func.abs(error)).label("mae"),
+            func.avg(error).label("bias"),
+            func.avg(error * error).label("mse"),
+            func.sum(case((has_interval, 1), else_=0)).label("interval_rows"),
+            func.sum(case((inside, 1), else_=0)).label("inside"),
+            func.avg(case((has_interval, Prediction.interval_coverage), else_=None)).label(
+                "nominal_coverage"
+            ),
+        )
+        .join(IncidentOutcome, Prediction.incident_id == IncidentOutcome.incident_id)
+        .group_by(Prediction.model_version)
+        .order_by(Prediction.model_version)
+    )
+    return [dict(row._mapping) for row in session.execute(stmt)]
+
+
+def training_metrics(session: Session, *, model_versions: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The held-out metrics recorded with each version's latest ``training_runs`` row (absent: none)."""
+    if not model_versions:
+        return {}
+    stmt = (
+        select(TrainingRun.model_version, TrainingRun.metrics)
+        .where(TrainingRun.model_version.in_(list(model_versions)))
+        .order_by(TrainingRun.id)
+    )
+    return {version: dict(metrics or {}) for version, metrics in session.execute(stmt)}
+
+
+def insert_monitor_run(
+    session: Session,
+    *,
+    values: Mapping[str, Any],
+    drift: Sequence[Mapping[str, Any]] = (),
+    realised: Sequence[Mapping[str, Any]] = (),
+) -> int:
+    """Store one monitor run with its drift and realised-error rows; returns the run's id."""
+    run_id = session.execute(insert(MonitorRun).values(dict(values)).returning(MonitorRun.id)).scalar_one()
+    if drift:
+        session.execute(insert(DriftResult), [{**row, "run_id": run_id} for row in drift])
+    if realised:
+        session.execute(insert(RealisedError), [{**row, "run_id": run_id} for row in realised])
+    return run_id

@@ -24,7 +24,8 @@ how far a claim got:
    quarantined or live claim makes this claim a ``duplicate``: archived, not counted again.
 3. **Validate** once (``read_incident_csv`` + ``validate_frame``, Data Docs written).
 4. **Write outputs** atomically (temp file + fsync + ``os.replace``), overwriting a crashed
-   attempt's.
+   attempt's; the good rows' actual durations go to ``incident_outcomes`` (idempotent), where
+   monitoring matches them with predictions (realised error).
 5. **Record**, in ONE transaction: the ``ingestion_stats`` row (only if the ledger row has none:
    a conditional update keyed by the content's ledger row), counts, state ``done`` or
    ``quarantined``.
@@ -676,14 +677,16 @@ def _write_outputs(ctx: _Ctx, claim: Claim, validated: _Validated) -> None:
     if summary.valid_rows + len(bad_rows) != len(frame) or summary.invalid_rows != len(bad_rows):
         raise AssertionError(f"{summary.filename}: verdicts do not cover every row exactly once")
     table = pa.Table.from_pandas(frame, preserve_index=False)
+    keep = np.ones(len(frame), dtype=bool)
+    keep[bad_rows] = False
     if len(bad_rows) == 0 and not summary.annotations_stripped:
         _copy_atomic(claim.path, good)  # untouched: byte for byte what was delivered
     elif summary.valid_rows:
-        keep = np.ones(len(frame), dtype=bool)
-        keep[bad_rows] = False
         _write_table(table.filter(pa.array(keep)), good, quoted=summary.quoted)
     else:
         good.unlink(missing_ok=True)
+    if summary.valid_rows:
+        _record_outcomes(ctx, frame[keep], summary.filename)
     if len(bad_rows):
         bad_table = table.take(pa.array(bad_rows, type=pa.int64()))
         bad_table = bad_table.append_column(ROW_COLUMN, pa.array(bad_rows, type=pa.int64()))
@@ -692,6 +695,38 @@ def _write_outputs(ctx: _Ctx, claim: Claim, validated: _Validated) -> None:
     else:
         bad.unlink(missing_ok=True)
     reason.unlink(missing_ok=True)
+
+
+def _record_outcomes(ctx: _Ctx, good: pd.DataFrame, filename: str) -> int:
+    """The actual duration (end - start, hours) of every good row's incident into ``incident_outcomes``.
+
+    Monitoring matches them with the predictions made for those incidents (realised error).
+    Vectorised, one bulk insert; idempotent (an incident already recorded is kept), so a crashed
+    attempt written again, or the same incident in a later file, neither fails nor duplicates.
+    Rows without an id or an end time (an ongoing incident) are skipped.
+    """
+    import pandas as pd
+
+    from outagecast import schema
+    from outagecast.db import repository
+
+    start_column, end_column = schema.OUTAGE_INTERVAL
+    if not {schema.ID_COLUMN, start_column, end_column} <= set(good.columns):
+        return 0
+    start = pd.to_datetime(good[start_column], errors="coerce", format="ISO8601", utc=True)
+    end = pd.to_datetime(good[end_column], errors="coerce", format="ISO8601", utc=True)
+    hours = (end - start).dt.total_seconds() / 3600.0
+    ids = good[schema.ID_COLUMN].astype("string").str.strip()
+    usable = (ids.notna() & (ids != "") & hours.notna() & (hours >= 0)).to_numpy(dtype=bool)
+    outcomes = pd.DataFrame(
+        {"incident_id": ids[usable].astype(object), "actual_hours": hours[usable], "filename": filename}
+    ).drop_duplicates("incident_id")
+    if outcomes.empty:
+        return 0
+    # One plain datetime for the batch (all learnt now), so no default is evaluated row by row.
+    outcomes["observed_at"] = pd.Series([_utcnow()] * len(outcomes), index=outcomes.index, dtype=object)
+    with ctx.session_factory() as session, session.begin():
+        return repository.insert_incident_outcomes(session, rows=outcomes.to_dict(orient="records"))
 
 
 def _record(

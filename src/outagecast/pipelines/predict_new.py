@@ -133,13 +133,22 @@ def has_new_data(settings: Settings) -> bool:
 
 
 def _read_rows(path: Path) -> list[dict[str, Any]]:
-    """The eight model inputs of every row of a good-data (dataset-format) file."""
+    """The eight model inputs and the ``incident_id`` of every row of a good-data (dataset-format) file.
+
+    The incident id is sent so that the prediction can later be matched with the incident's actual
+    duration (realised error, ``outagecast.monitoring``); a row without one is sent without it.
+    """
     import pandas as pd
 
     from outagecast import schema
 
-    frame = pd.read_csv(path, usecols=list(schema.FEATURES), dtype={"start_time": str})
-    return frame[list(schema.FEATURES)].to_dict(orient="records")
+    wanted = [*schema.FEATURES, schema.ID_COLUMN]
+    frame = pd.read_csv(
+        path,
+        usecols=lambda name: name in wanted,
+        dtype={"start_time": str, schema.ID_COLUMN: str},
+    )
+    return frame[[c for c in wanted if c in frame.columns]].to_dict(orient="records")
 
 
 def _send_chunk(
@@ -161,6 +170,7 @@ def _send_chunk(
     body = {"features": [_jsonable(r) for r in rows], "source": SOURCE}
     last = ""
     for attempt in range(1, settings.predict_max_attempts + 1):
+        retry_after = 0.0
         try:
             response = client._send("POST", "/predict", json=body, headers={"Idempotency-Key": key})
             if response.status_code == 200:
@@ -168,15 +178,17 @@ def _send_chunk(
                 if len(answered) != len(rows):
                     raise ApiError(200, f"answered {len(answered)} rows for {len(rows)}")
                 return
+            if response.status_code == 429:  # rate limited (RATE_LIMIT_PER_MINUTE): wait as told
+                retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
             raise _error_from(response)
         except ApiUnavailable as exc:
             last = exc.message
         except ApiError as exc:
-            if exc.status < 500:
+            if exc.status < 500 and exc.status != 429:
                 raise
             last = exc.message
         if attempt < settings.predict_max_attempts:
-            delay = settings.predict_retry_backoff_seconds * 2 ** (attempt - 1)
+            delay = max(settings.predict_retry_backoff_seconds * 2 ** (attempt - 1), retry_after)
             log.warning(
                 "scheduled predictions: API unavailable (attempt %d/%d, retry in %.1f s): %s",
                 attempt,
@@ -187,6 +199,14 @@ def _send_chunk(
             if not _pause(delay, sleep, should_stop):
                 raise _ApiDown(f"{last} (stopped while waiting to retry)")
     raise _ApiDown(last)
+
+
+def _retry_after_seconds(header: str | None) -> float:
+    """Seconds a ``Retry-After`` header asks for (delta-seconds form; capped at 5 minutes)."""
+    try:
+        return min(max(float(header or 0), 0.0), 300.0)
+    except ValueError:
+        return 0.0
 
 
 def _pause(delay: float, sleep: Callable, should_stop: Callable[[], bool] | None) -> bool:

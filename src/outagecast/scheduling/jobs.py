@@ -47,6 +47,8 @@ JOBS: tuple[Job, ...] = (
     Job("ingest", "outagecast.pipelines.ingest:run_scheduled", "ingest_interval_seconds"),
     Job("predict_new", "outagecast.pipelines.predict_new:run_scheduled", "predict_interval_seconds"),
     Job("retrain", "outagecast.pipelines.retrain:run_scheduled", "retrain_interval_seconds"),
+    Job("monitor", "outagecast.monitoring.job:run_scheduled", "monitor_interval_seconds"),
+    Job("prune", "outagecast.pipelines.prune:run_scheduled", "prune_interval_seconds"),
 )
 
 

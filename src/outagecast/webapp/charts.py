@@ -323,3 +323,293 @@ def _threshold_line(fig: go.Figure, threshold_hours: float, *, vertical: bool) -
         fig.add_vline(x=threshold_hours, annotation_position="top left", **style)
     else:
         fig.add_hline(y=threshold_hours, annotation_position="top left", **style)
+
+
+# ---------------------------------------------------------------- monitoring page
+# Drift verdicts, and realised-error series per model version, share these colours.
+DRIFT_COLORS = {"drifted": "#d62728", "ok": "#2ca02c", "not judged": "#7f7f7f"}
+TRAINING_COLOR = "#7f7f7f"
+RECENT_COLOR = "#1f77b4"
+
+
+def _time_layout(fig: go.Figure, *, x_title: str, y_title: str, height: int = 340) -> go.Figure:
+    fig.update_layout(
+        xaxis_title=x_title,
+        yaxis_title=y_title,
+        height=height,
+        margin={"t": 30, "b": 10, "l": 10, "r": 10},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0},
+        hovermode="x unified",
+    )
+    return fig
+
+
+def ingestion_buckets_chart(frame: pd.DataFrame, tz_name: str) -> go.Figure:
+    """Valid and invalid rows per time bucket (stacked), with the invalid share on a second axis.
+
+    ``frame``: one row per bucket with ``bucket`` (local time), ``valid_rows``, ``invalid_rows``,
+    ``files``.
+    """
+    fig = go.Figure()
+    for column, name, color in (
+        ("valid_rows", "valid rows", VALID_COLOR),
+        ("invalid_rows", "invalid rows", CRITICALITY_COLORS["high"]),
+    ):
+        fig.add_trace(
+            go.Bar(
+                x=frame["bucket"],
+                y=frame[column],
+                name=name,
+                marker_color=color,
+                hovertemplate=f"%{{y:,}} {name}<extra></extra>",
+            )
+        )
+    share = frame["invalid_rows"] / frame["total_rows"].where(frame["total_rows"] > 0)
+    fig.add_trace(
+        go.Scatter(
+            x=frame["bucket"],
+            y=share,
+            name="invalid share",
+            yaxis="y2",
+            mode="lines+markers",
+            line={"color": "#444", "dash": "dot"},
+            hovertemplate="%{y:.1%} invalid<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        barmode="stack",
+        yaxis2={"overlaying": "y", "side": "right", "tickformat": ".0%", "range": [0, 1], "showgrid": False},
+    )
+    return _time_layout(fig, x_title=f"Ingested at ({tz_name})", y_title="Rows")
+
+
+def criticality_over_time_chart(frame: pd.DataFrame, tz_name: str) -> go.Figure:
+    """Files per criticality per time bucket, stacked (``frame``: bucket + one column per level)."""
+    fig = go.Figure()
+    for level, color in CRITICALITY_COLORS.items():
+        fig.add_trace(
+            go.Bar(
+                x=frame["bucket"],
+                y=frame[level],
+                name=level,
+                marker_color=color,
+                hovertemplate=f"%{{y}} {level}<extra></extra>",
+            )
+        )
+    fig.update_layout(barmode="stack")
+    return _time_layout(fig, x_title=f"Ingested at ({tz_name})", y_title="Files")
+
+
+def error_types_over_time_chart(frame: pd.DataFrame, tz_name: str) -> go.Figure:
+    """Bad rows per error type per time bucket (``frame``: bucket, error_type, rows)."""
+    plot = frame.assign(error=frame["error_type"].map(error_type_words))
+    fig = px.bar(plot, x="bucket", y="rows", color="error", labels={"error": "Error type"})
+    fig.update_traces(hovertemplate="%{y:,} rows<extra>%{fullData.name}</extra>")
+    fig.update_layout(barmode="stack")
+    return _time_layout(fig, x_title=f"Ingested at ({tz_name})", y_title="Rows")
+
+
+def drift_history_chart(frame: pd.DataFrame, tz_name: str, *, metric: str = "psi") -> go.Figure:
+    """A drift statistic (PSI by default) per feature over monitor runs; drifted runs marked.
+
+    ``frame``: run timestamp (local), feature (readable), the metric, drifted.
+    """
+    fig = go.Figure()
+    for feature, part in frame.groupby("feature", sort=True):
+        part = part.sort_values("timestamp")
+        fig.add_trace(
+            go.Scatter(
+                x=part["timestamp"],
+                y=part[metric],
+                name=str(feature),
+                mode="lines+markers",
+                marker={
+                    "size": [12 if d else 6 for d in part["drifted"]],
+                    "symbol": ["x" if d else "circle" for d in part["drifted"]],
+                },
+                hovertemplate=f"{feature}: %{{y:.3g}}<extra></extra>",
+            )
+        )
+    title = {"psi": "PSI", "p_value": "p-value", "statistic": "Test statistic"}.get(metric, metric)
+    fig = _time_layout(fig, x_title=f"Monitor run ({tz_name}); × drifted", y_title=title, height=380)
+    if metric == "p_value":
+        fig.update_yaxes(type="log")
+    return fig
+
+
+def distribution_overlay_chart(bins: Sequence[Mapping[str, Any]], feature_label: str) -> go.Figure:
+    """Training vs recent share of each bin, side by side (bins as the API returns them)."""
+    labels = [str(b["label"]) for b in bins]
+    fig = go.Figure()
+    for key, name, color in (
+        ("training_share", "training", TRAINING_COLOR),
+        ("recent_share", "recent", RECENT_COLOR),
+    ):
+        counts = [b[key.replace("share", "count")] for b in bins]
+        fig.add_trace(
+            go.Bar(
+                x=labels,
+                y=[b[key] or 0 for b in bins],
+                name=name,
+                marker_color=color,
+                customdata=counts,
+                hovertemplate=f"{name}: %{{y:.1%}} (%{{customdata:,}} rows)<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        barmode="group",
+        xaxis_title=feature_label,
+        yaxis_title="Share of rows",
+        yaxis_tickformat=".0%",
+        height=360,
+        margin={"t": 30, "b": 10, "l": 10, "r": 10},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0},
+        bargap=0.2,
+    )
+    fig.update_xaxes(type="category")
+    return fig
+
+
+def prediction_quantiles_chart(frame: pd.DataFrame, tz_name: str, threshold_hours: float) -> go.Figure:
+    """Mean and median predicted hours per bucket, with the 10-90 % band (``frame``: bucket,
+    mean, p10, p50, p90)."""
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=frame["bucket"],
+            y=frame["p90"],
+            mode="lines",
+            line={"width": 0},
+            name="90th percentile",
+            showlegend=False,
+            hovertemplate="p90 %{y:.2f} h<extra></extra>",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=frame["bucket"],
+            y=frame["p10"],
+            mode="lines",
+            line={"width": 0},
+            fill="tonexty",
+            fillcolor=BAND_COLOR,
+            name="10–90 % of predictions",
+            hovertemplate="p10 %{y:.2f} h<extra></extra>",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=frame["bucket"],
+            y=frame["p50"],
+            mode="lines+markers",
+            name="median",
+            line={"color": LINE_COLOR},
+            hovertemplate="median %{y:.2f} h<extra></extra>",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=frame["bucket"],
+            y=frame["mean"],
+            mode="lines",
+            name="mean",
+            line={"color": LINE_COLOR, "dash": "dash"},
+            hovertemplate="mean %{y:.2f} h<extra></extra>",
+        )
+    )
+    _threshold_line(fig, threshold_hours, vertical=False)
+    return _time_layout(fig, x_title=f"Predicted at ({tz_name})", y_title="Predicted hours")
+
+
+def predictions_by_source_chart(frame: pd.DataFrame, tz_name: str) -> go.Figure:
+    """Predictions per bucket and source, stacked (``frame``: bucket, source, count)."""
+    fig = go.Figure()
+    for source, part in frame.groupby("source", sort=True):
+        fig.add_trace(
+            go.Bar(
+                x=part["bucket"],
+                y=part["count"],
+                name=str(source),
+                marker_color=SOURCE_COLORS.get(str(source)),
+                hovertemplate=f"%{{y:,}} {source}<extra></extra>",
+            )
+        )
+    fig.update_layout(barmode="stack")
+    return _time_layout(fig, x_title=f"Predicted at ({tz_name})", y_title="Predictions")
+
+
+def binned_histogram_chart(
+    edges: Sequence[float], counts: Sequence[int], threshold_hours: float
+) -> go.Figure:
+    """A histogram the API already binned (edges in hours, one more than counts)."""
+    mids = [(lo + hi) / 2 for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+    widths = [hi - lo for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+    ranges = [f"{lo:.2f}–{hi:.2f} h" for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+    fig = go.Figure(
+        go.Bar(
+            x=mids,
+            y=list(counts),
+            width=widths,
+            marker_color=LINE_COLOR,
+            customdata=ranges,
+            hovertemplate="%{customdata}: %{y:,} predictions<extra></extra>",
+        )
+    )
+    _threshold_line(fig, threshold_hours, vertical=True)
+    fig.update_layout(
+        xaxis_title="Predicted hours",
+        yaxis_title="Predictions",
+        height=340,
+        margin={"t": 30, "b": 10, "l": 10, "r": 10},
+        bargap=0.05,
+    )
+    return fig
+
+
+def realised_error_chart(
+    frame: pd.DataFrame,
+    metric: str,
+    tz_name: str,
+    *,
+    reference: float | None = None,
+    reference_name: str = "",
+) -> go.Figure:
+    """One realised-error metric per model version over monitor runs (``frame``: timestamp,
+    model_version, the metric, degraded); degraded points are marked, a reference line optional."""
+    fig = go.Figure()
+    for version, part in frame.groupby("model_version", sort=True):
+        part = part.sort_values("timestamp")
+        fig.add_trace(
+            go.Scatter(
+                x=part["timestamp"],
+                y=part[metric],
+                name=str(version),
+                mode="lines+markers",
+                marker={
+                    "size": [12 if d else 7 for d in part["degraded"]],
+                    "symbol": ["x" if d else "circle" for d in part["degraded"]],
+                },
+                hovertemplate=f"{version}: %{{y:.3g}}<extra></extra>",
+            )
+        )
+    if reference is not None:
+        fig.add_hline(
+            y=reference,
+            line_dash="dash",
+            line_color=THRESHOLD_COLOR,
+            annotation_text=reference_name,
+            annotation_position="top left",
+        )
+    titles = {
+        "mae": "MAE (hours)",
+        "bias": "Bias (hours, predicted − actual)",
+        "interval_coverage": "Interval coverage",
+    }
+    fig = _time_layout(
+        fig, x_title=f"Monitor run ({tz_name}); × degraded", y_title=titles.get(metric, label(metric))
+    )
+    if metric == "interval_coverage":
+        fig.update_yaxes(tickformat=".0%", range=[0, 1.02])
+    if metric == "bias":
+        fig.add_hline(y=0, line_color="#999", line_width=1)
+    return fig

@@ -8,7 +8,7 @@ asks again). Settings are read through ``get_settings()`` only.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import streamlit as st
@@ -21,10 +21,13 @@ from outagecast.clients.api import (
     Health,
     IngestionStat,
     ModelsReport,
+    MonitoringBucket,
+    MonitoringReport,
     PastPrediction,
     Prediction,
     Reload,
     SourceFilter,
+    StartTimePart,
     WhatIf,
 )
 from outagecast.settings import get_settings
@@ -38,6 +41,8 @@ MODELS_TTL_SECONDS = 30
 INGESTION_TTL_SECONDS = 30
 # A what-if answer only changes with the model; a reload from this app clears it at once.
 WHAT_IF_TTL_SECONDS = 300
+# The monitor job runs every few minutes; ingestion and predictions change by the minute.
+MONITORING_TTL_SECONDS = 60
 
 
 @st.cache_resource(show_spinner=False)
@@ -199,6 +204,89 @@ def _bad_rows(url: str, stat_id: int, limit: int) -> BadRows:
     return client().bad_rows(stat_id, limit=limit)
 
 
+def monitoring_ingestion(
+    *, since: datetime, until: datetime | None, bucket: MonitoringBucket
+) -> MonitoringReport:
+    """``GET /monitoring/ingestion``, cached for a minute (``since`` is rounded by the page)."""
+    return _monitoring_ingestion(api_url(), since, until, bucket)
+
+
+@st.cache_data(ttl=MONITORING_TTL_SECONDS, show_spinner=False)
+def _monitoring_ingestion(
+    url: str, since: datetime, until: datetime | None, bucket: MonitoringBucket
+) -> MonitoringReport:
+    return client().monitoring_ingestion(since=since, until=until, bucket=bucket)
+
+
+def monitoring_drift() -> MonitoringReport:
+    """``GET /monitoring/drift`` (the newest run and its per-feature results), cached for a minute."""
+    return _monitoring_drift(api_url())
+
+
+@st.cache_data(ttl=MONITORING_TTL_SECONDS, show_spinner=False)
+def _monitoring_drift(url: str) -> MonitoringReport:
+    return client().monitoring_drift()
+
+
+def monitoring_drift_history(*, feature: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    """``GET /monitoring/drift/history``, cached for a minute."""
+    return _monitoring_drift_history(api_url(), feature, limit)
+
+
+@st.cache_data(ttl=MONITORING_TTL_SECONDS, show_spinner=False)
+def _monitoring_drift_history(url: str, feature: str | None, limit: int) -> list[dict[str, Any]]:
+    return client().monitoring_drift_history(feature=feature, limit=limit)
+
+
+def monitoring_distribution(feature: str, *, part: StartTimePart = "hour") -> MonitoringReport:
+    """``GET /monitoring/drift/{feature}/distribution`` (the newest ok run's window), cached for a minute."""
+    return _monitoring_distribution(api_url(), feature, part)
+
+
+@st.cache_data(ttl=MONITORING_TTL_SECONDS, show_spinner=False)
+def _monitoring_distribution(url: str, feature: str, part: StartTimePart) -> MonitoringReport:
+    return client().monitoring_distribution(feature, part=part)
+
+
+def monitoring_predictions(
+    *, since: datetime, until: datetime | None, bucket: MonitoringBucket, source: str | None = None
+) -> MonitoringReport:
+    """``GET /monitoring/predictions``, cached for a minute."""
+    return _monitoring_predictions(api_url(), since, until, bucket, source)
+
+
+@st.cache_data(ttl=MONITORING_TTL_SECONDS, show_spinner=False)
+def _monitoring_predictions(
+    url: str, since: datetime, until: datetime | None, bucket: MonitoringBucket, source: str | None
+) -> MonitoringReport:
+    return client().monitoring_predictions(
+        since=since,
+        until=until,
+        bucket=bucket,
+        source=source,  # type: ignore[arg-type]  # the page offers the API's sources only
+    )
+
+
+def realised_error(*, model_version: str | None = None) -> list[dict[str, Any]]:
+    """``GET /monitoring/realised-error``, cached for a minute."""
+    return _realised_error(api_url(), model_version)
+
+
+@st.cache_data(ttl=MONITORING_TTL_SECONDS, show_spinner=False)
+def _realised_error(url: str, model_version: str | None) -> list[dict[str, Any]]:
+    return client().realised_error(model_version=model_version)
+
+
+_MONITORING_CACHES = (
+    _monitoring_ingestion,
+    _monitoring_drift,
+    _monitoring_drift_history,
+    _monitoring_distribution,
+    _monitoring_predictions,
+    _realised_error,
+)
+
+
 def public_url(path: str) -> str:
     """A link people can open for a path the API hands out (Data Docs pages): on
     ``PUBLIC_API_URL`` when set (``API_URL`` may be a name only other containers resolve)."""
@@ -210,5 +298,13 @@ def public_url(path: str) -> str:
 
 def clear_caches() -> None:
     """Forget cached answers, so that the next call asks the API again (the Retry buttons)."""
-    for cached in (_health, _past_predictions, _what_if, _models, _ingestion_stats, _bad_rows):
+    for cached in (
+        _health,
+        _past_predictions,
+        _what_if,
+        _models,
+        _ingestion_stats,
+        _bad_rows,
+        *_MONITORING_CACHES,
+    ):
         cached.clear()

@@ -16,15 +16,27 @@ from typing import IO
 
 import httpx
 
+from outagecast.settings import Settings, get_settings
+
 ENTRYPOINT = Path(__file__).with_name("streamlit_app.py")
 # Streamlit's own liveness endpoint (answers "ok" once the server listens).
 HEALTH_PATH = "/_stcore/health"
 
 
 def streamlit_command(
-    port: int, *, host: str = "127.0.0.1", extra_args: Sequence[str] = (), python: str | None = None
+    port: int,
+    *,
+    host: str = "127.0.0.1",
+    extra_args: Sequence[str] = (),
+    python: str | None = None,
+    max_upload_mb: int | None = None,
 ) -> list[str]:
-    """The command line that serves the web app on ``host:port``."""
+    """The command line that serves the web app on ``host:port``.
+
+    ``max_upload_mb`` caps CSV uploads (default: ``WEBAPP_MAX_UPLOAD_MB`` from the settings).
+    """
+    if max_upload_mb is None:
+        max_upload_mb = get_settings().webapp_max_upload_mb
     return [
         python or sys.executable,
         "-m",
@@ -52,6 +64,9 @@ def streamlit_command(
         # Tracebacks stay in the server log; pages show their own messages.
         "--client.showErrorDetails",
         "none",
+        # Streamlit refuses bigger uploads itself, before any of our code sees the file.
+        "--server.maxUploadSize",
+        str(max_upload_mb),
         *extra_args,
     ]
 
@@ -78,12 +93,20 @@ def run_ui(
     if api_key:
         child_env["API_KEY"] = api_key
     return subprocess.Popen(
-        streamlit_command(port, host=host, extra_args=extra_args),
+        streamlit_command(port, host=host, extra_args=extra_args, max_upload_mb=_max_upload_mb(env)),
         env=child_env,
         stdout=stdout,
         stderr=stderr,
         cwd=cwd,
     )
+
+
+def _max_upload_mb(env: Mapping[str, str] | None) -> int:
+    """``WEBAPP_MAX_UPLOAD_MB`` as the child will see it: from ``env`` when given there (validated
+    like the setting), else from this process's settings."""
+    if env and env.get("WEBAPP_MAX_UPLOAD_MB"):
+        return Settings(webapp_max_upload_mb=env["WEBAPP_MAX_UPLOAD_MB"]).webapp_max_upload_mb
+    return get_settings().webapp_max_upload_mb
 
 
 def wait_until_ready(

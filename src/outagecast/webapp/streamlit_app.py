@@ -6,10 +6,19 @@ API only through ``outagecast.webapp.data`` (DESIGN §2: never the database, nev
 
 import streamlit as st
 
-from outagecast.webapp import data
-from outagecast.webapp.ui import DATA_QUALITY_PAGE, HOME_PAGE, MODEL_PAGE, PAST_PAGE, PREDICT_PAGE
+from outagecast.webapp import auth, data
+from outagecast.webapp.ui import (
+    DATA_QUALITY_PAGE,
+    HOME_PAGE,
+    MODEL_PAGE,
+    MONITORING_PAGE,
+    PAST_PAGE,
+    PREDICT_PAGE,
+)
 
 st.set_page_config(page_title="OutageCast", page_icon=":material/cloud_sync:", layout="wide")
+# Before any page is chosen: without the password (WEBAPP_PASSWORD) no page code runs.
+auth.require_login()
 
 pages = [
     st.Page(HOME_PAGE, title="Home", icon=":material/home:", default=True),
@@ -17,10 +26,12 @@ pages = [
     st.Page(PAST_PAGE, title="Past predictions", icon=":material/history:"),
     st.Page(MODEL_PAGE, title="Model", icon=":material/model_training:"),
     st.Page(DATA_QUALITY_PAGE, title="Data quality", icon=":material/fact_check:"),
+    st.Page(MONITORING_PAGE, title="Monitoring", icon=":material/monitoring:"),
 ]
 page = st.navigation(pages)
 
 with st.sidebar:
     st.caption(f"API: {data.api_url()}")
+    auth.sign_out_button()
 
 page.run()

@@ -17,6 +17,7 @@ PREDICT_PAGE = "app_pages/predict.py"
 PAST_PAGE = "app_pages/past_predictions.py"
 MODEL_PAGE = "app_pages/model.py"
 DATA_QUALITY_PAGE = "app_pages/data_quality.py"
+MONITORING_PAGE = "app_pages/monitoring.py"
 
 
 def page_header(title: str, caption: str) -> None:

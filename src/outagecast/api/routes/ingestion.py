@@ -66,7 +66,7 @@ def _read_bad_rows(path: Path, limit: int) -> pd.DataFrame:
     responses={404: {"description": "No such ingestion, or its bad rows are gone (requeued or deleted)"}},
 )
 def list_bad_rows(
-    stat_id: Annotated[int, PathParam(ge=1)],
+    stat_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)],  # a bigint column: larger ids cannot exist
     session: SessionDep,
     settings: SettingsDep,
     limit: Annotated[int, Query(ge=1, le=1000, description="At most this many rows.")] = 100,

@@ -6,11 +6,12 @@ import hashlib
 from typing import Annotated
 
 import pandas as pd
-from fastapi import APIRouter, Header, HTTPException, Query, Response, status
+from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from outagecast.api.deps import PredictorDep, SessionDep, SettingsDep
+from outagecast.api.metrics import record_predictions
 from outagecast.api.schemas import PredictRequest, PredictResponse
 from outagecast.api.service import (
     ANSWERED_COLUMNS,
@@ -60,11 +61,15 @@ def _stored_answer(session: Session, key_hash: str, rows: int) -> pd.DataFrame |
     "/predict",
     response_model=PredictResponse,
     responses={
+        # 400 and 409 were returned but undocumented until schemathesis found them.
+        400: {"description": "The body is not JSON text (e.g. not UTF-8)"},
+        409: {"description": "Idempotency-Key already used for a batch of another size"},
         413: {"description": "More rows than MAX_BATCH_ROWS"},
         503: {"description": "Model not loaded, or database unavailable"},
     },
 )
 def predict(
+    request: Request,
     body: PredictRequest,
     predictor: PredictorDep,
     session: SessionDep,
@@ -124,6 +129,8 @@ def predict(
         if stored is None:
             raise
         return _answer(stored, predictor=predictor, explain=explain)
+    # Counted once stored (a replay answered from storage above is not a new prediction).
+    record_predictions(request.app, body.source, len(predicted), int(predicted["is_anomaly"].sum()))
     if explained is not None:
         return {"predictions": answer_records(predicted, explained)}
     # The common path skips per-row response objects: the JSON is written from the columns.

@@ -15,7 +15,14 @@ from outagecast.api.service import features_frame, predict_frame
 router = APIRouter(tags=["predictions"])
 
 
-@router.post("/what-if", response_model=WhatIfResponse, responses={503: {"description": "Model not loaded"}})
+@router.post(
+    "/what-if",
+    response_model=WhatIfResponse,
+    responses={
+        400: {"description": "The body is not JSON text (e.g. not UTF-8)"},
+        503: {"description": "Model not loaded"},
+    },
+)
 def what_if(
     body: WhatIfRequest,
     predictor: PredictorDep,
