@@ -300,6 +300,25 @@ def test_outagecast_environment_names_are_settings(services: dict[str, Any]) -> 
             assert FOREIGN_ENV.match(key) or key in fields, f"{name}: {key} is not an OutageCast setting"
 
 
+# Settings the services need not be given: fixed by the image layout or meaningless in compose.
+NOT_FORWARDED = {
+    "OUTAGECAST_HOME",  # set per service (the image's home)
+    "DATASET_FILE",  # under DATA_DIR, which compose sets
+    "DATA_DOCS_DIR",  # under VAR_DIR, which compose sets
+    "SCHEDULER_ENABLED",  # only `outagecast up` runs the embedded scheduler; compose uses Airflow
+}
+
+
+def test_every_setting_reaches_the_services_that_read_it(services: dict[str, Any]) -> None:
+    """An operator's .env value for any setting gets into the API, the jobs and Airflow's tasks."""
+    fields = {name.upper() for name in Settings.model_fields} - NOT_FORWARDED
+    for name in ("api", "bootstrap", "airflow-scheduler"):
+        missing = sorted(fields - set(environment(services[name])))
+        assert not missing, f"{name} never receives {missing}"
+    webapp_needs = {"API_URL", "API_KEY", "WEBAPP_PASSWORD", "WEBAPP_MAX_UPLOAD_MB", "MAX_BATCH_ROWS"}
+    assert webapp_needs <= set(environment(services["webapp"]))
+
+
 def test_processes_reach_each_other_by_service_name(services: dict[str, Any]) -> None:
     for name in ("webapp", "api", "bootstrap", "airflow-scheduler"):
         env = environment(services[name])
