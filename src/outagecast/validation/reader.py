@@ -160,9 +160,13 @@ def _parser_failure(message: str) -> ReadResult:
     else:
         line = None
     where = f" on line {line}" if line else ""
+    detail = message.removeprefix("Error tokenizing data. ").removeprefix("C error: ")
+    if detail.startswith("EOF inside string"):
+        # pandas' words for it; found by fuzzing the reader (tests/reliability/test_fuzz_reader.py).
+        detail = "a quoted value is never closed (an unbalanced double quote)"
     return _fail(
         ReadProblem.PARSER_ERROR,
-        f"The file is not a well-formed CSV{where}: {message.removeprefix('Error tokenizing data. ')}",
+        f"The file is not a well-formed CSV{where}: {detail.rstrip('.')}.",
         line=line,
     )
 
