@@ -17,7 +17,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import pendulum
 from airflow.sdk import dag, task
 
 from outagecast.scheduling.jobs import get_job
@@ -27,13 +26,8 @@ JOB = get_job("predict_new")
 
 @dag(
     dag_id="outagecast_predict",
-    schedule=JOB.schedule,
-    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    tags=["outagecast"],
     doc_md=__doc__,
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
+    **JOB.dag_options(retries=2, retry_delay=timedelta(seconds=30)),
 )
 def prediction_dag() -> None:
     @task.short_circuit

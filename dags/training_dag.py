@@ -18,7 +18,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import pendulum
 from airflow.sdk import dag, task
 
 from outagecast.scheduling.jobs import get_job
@@ -28,13 +27,8 @@ JOB = get_job("retrain")
 
 @dag(
     dag_id="outagecast_retrain",
-    schedule=JOB.schedule,
-    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    tags=["outagecast"],
     doc_md=__doc__,
-    default_args={"retries": 1, "retry_delay": timedelta(minutes=1)},
+    **JOB.dag_options(retries=1, retry_delay=timedelta(minutes=1)),
 )
 def training_dag() -> None:
     @task.short_circuit

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from outagecast.settings import Settings
@@ -36,6 +36,21 @@ class Job:
     def schedule(self) -> timedelta:
         """The Airflow schedule: the interval setting's default."""
         return timedelta(seconds=float(Settings.model_fields[self.interval_setting].default))
+
+    def dag_options(self, *, retries: int, retry_delay: timedelta) -> dict[str, Any]:
+        """What every OutageCast DAG shares: the job's schedule, no catch-up, one run at a time.
+
+        A missed run is not worth replaying (each run takes whatever is waiting), and overlapping
+        runs would only contend for the same files and locks.
+        """
+        return {
+            "schedule": self.schedule,
+            "start_date": datetime(2025, 1, 1, tzinfo=UTC),
+            "catchup": False,
+            "max_active_runs": 1,
+            "tags": ["outagecast"],
+            "default_args": {"retries": retries, "retry_delay": retry_delay},
+        }
 
     def resolve(self) -> JobFunction:
         """Import the job's function."""
