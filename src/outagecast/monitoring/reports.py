@@ -280,11 +280,13 @@ def _window_filter(run: MonitorRun | None) -> list[ColumnElement[bool]]:
 
 def _recent(run: MonitorRun | None, last_n: int) -> Any:
     """The recent predictions as a subquery: a run's window, else the newest ``last_n``."""
-    stmt = select(Prediction)
+    stmt = select(Prediction).order_by(Prediction.timestamp.desc(), Prediction.id.desc())
     conditions = _window_filter(run)
-    if conditions:
-        return stmt.where(and_(*conditions)).subquery("recent")
-    return stmt.order_by(Prediction.timestamp.desc(), Prediction.id.desc()).limit(last_n).subquery("recent")
+    if conditions and run is not None:
+        # The same rows the monitor took (newest first, at most window_rows): a batch stored in one
+        # insert shares one timestamp, so the time bounds alone could hold more than it judged.
+        return stmt.where(and_(*conditions)).limit(run.window_rows).subquery("recent")
+    return stmt.limit(last_n).subquery("recent")
 
 
 def recent_numeric_counts(

@@ -341,7 +341,24 @@ def _time_layout(fig: go.Figure, *, x_title: str, y_title: str, height: int = 34
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0},
         hovermode="x unified",
     )
+    _pad_single_instant(fig)
     return fig
+
+
+def _pad_single_instant(fig: go.Figure) -> None:
+    """Show an hour either side when every point sits at one instant.
+
+    Plotly zooms a date axis with a single x value down to milliseconds, so the first bucket of a
+    fresh installation would be labelled "19:59:59.9996, 20:00:00.0002, ...".
+    """
+    try:
+        instants = {pd.Timestamp(x) for trace in fig.data if trace.x is not None for x in trace.x}
+    except (TypeError, ValueError):  # not a time axis
+        return
+    instants.discard(pd.NaT)
+    if len(instants) == 1:
+        (instant,) = instants
+        fig.update_xaxes(range=[instant - pd.Timedelta(hours=1), instant + pd.Timedelta(hours=1)])
 
 
 def ingestion_buckets_chart(frame: pd.DataFrame, tz_name: str) -> go.Figure:
