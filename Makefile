@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 UV_VERSION := 0.13.9
 
-.PHONY: install run serve test test-fast lint format bench loadtest audit system-deps clean
+.PHONY: install run serve test test-fast lint format bench loadtest fuzz audit system-deps clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ format: install
 bench: install system-deps ## Benchmarks against the original design, each in one process
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.ingest
+
+FUZZ_EXAMPLES ?= 200
+fuzz: install system-deps ## Explore: fuzz the API and the CSV reader with fresh random examples (CI replays fixed ones)
+	OUTAGECAST_FUZZ_RANDOM=1 OUTAGECAST_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -p no:cacheprovider \
+		tests/reliability/test_fuzz_api.py tests/reliability/test_fuzz_reader.py
 
 LOADTEST_ARGS ?= --clients 32 --seconds 60
 loadtest: install system-deps ## Bounded load test of the API on PostgreSQL (loopback; LOADTEST_ARGS="--clients 32 --seconds 60 --json")

@@ -64,3 +64,14 @@ def test_intervals_are_stored(client: httpx.Client) -> None:
     ]
     assert stored and stored[0]["predicted_hours_low"] <= stored[0]["predicted_hours_high"]
     assert stored[0]["interval_coverage"] == pytest.approx(0.8)
+
+
+@pytest.mark.parametrize("explain", [False, True])
+def test_a_batch_where_only_some_rows_carry_an_incident_id(client: httpx.Client, explain: bool) -> None:
+    """Found by schemathesis: the explained answer once carried NaN for the missing ids (a 500)."""
+    rows = [{**ROWS[0], "incident_id": "INC-1"}, ROWS[1]]
+    response = client.post("/predict", params={"explain": explain}, json={"features": rows})
+    assert response.status_code == 200, response.text
+    got = response.json()["predictions"]
+    assert [p["incident_id"] for p in got] == ["INC-1", None]
+    assert ("explanation" in got[1]) is explain

@@ -21,11 +21,12 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import positive_data_acceptance
 
 from bench.loadtest import fresh_postgres_database
+from tests.reliability.fuzzing import EXPLORE, examples
 from tests.utils.server import RunningServer, start_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-MAX_EXAMPLES = 20  # per operation: bounded, so CI time stays at a few seconds per endpoint
+MAX_EXAMPLES = examples(20)  # per operation: bounded, so CI time stays at a few seconds per endpoint
 EXAMPLES: Counter[str] = Counter()  # requests sent per operation, printed at the end
 
 
@@ -81,6 +82,7 @@ def _report_examples() -> Iterator[None]:
 @schema.parametrize()
 @settings(
     max_examples=MAX_EXAMPLES,
+    derandomize=not EXPLORE,  # the same examples every CI run (tests/reliability/fuzzing.py)
     deadline=None,  # a cold model call may take longer than hypothesis' 200 ms default
     suppress_health_check=[
         HealthCheck.too_slow,

@@ -30,6 +30,7 @@ from outagecast.db.session import make_engine, make_session_factory
 from outagecast.pipelines.ingest import REASON_SUFFIX, ingest_once
 from outagecast.settings import Settings
 from outagecast.validation import ReadProblem, read_incident_csv, validate_frame, warm_up
+from tests.reliability.fuzzing import EXPLORE, examples
 
 pytestmark = [pytest.mark.slow]
 
@@ -121,7 +122,8 @@ def gx() -> None:
 
 
 FUZZ = settings(
-    max_examples=40,
+    max_examples=examples(40),
+    derandomize=not EXPLORE,
     deadline=None,
     suppress_health_check=[
         HealthCheck.function_scoped_fixture,
@@ -166,7 +168,8 @@ _seen: set[str] = set()
 
 
 @settings(
-    max_examples=25,
+    max_examples=examples(25),
+    derandomize=not EXPLORE,
     deadline=None,
     suppress_health_check=[
         HealthCheck.function_scoped_fixture,

@@ -122,7 +122,10 @@ def answer_json(predicted: pd.DataFrame) -> str:
 
 def answer_records(predicted: pd.DataFrame, explained: list[dict] | None) -> list[dict]:
     """The answer as records (the slower path, used when explanations are attached)."""
-    records = predicted[list(ANSWERED_COLUMNS)].to_dict(orient="records")
+    answered = predicted[list(ANSWERED_COLUMNS)]
+    # Missing values become None: a batch where only some rows carry an incident_id holds NaN for
+    # the others, which JSON (and the response model) cannot take.
+    records = answered.astype(object).where(answered.notna(), None).to_dict(orient="records")
     for record, explanation in zip(records, explained or [], strict=False):
         record["explanation"] = explanation
     return records
