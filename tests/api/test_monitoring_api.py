@@ -159,6 +159,8 @@ def test_ingestion_per_day_and_time_range(monitored: Monitored, api: httpx.Clien
         ({"surprise": "1"}, "surprise"),
         ({"since": "0001-01-01T00:00:00"}, "since"),
         ({"since": "1700000000"}, "since"),  # a Unix time is not ISO 8601
+        ({"since": "1.6732174541935928e-105"}, "since"),  # nor is one in exponent form (make fuzz)
+        ({"until": "-5"}, "until"),
     ],
 )
 def test_ingestion_rejects_bad_parameters(api: httpx.Client, params: dict[str, str], field: str) -> None:

@@ -26,12 +26,13 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 
-_NUMBER_TEXT = re.compile(r"[+-]?\d+(\.\d*)?")
+# ISO 8601 starts with the date; anything else ("0", "1.5e-105") pydantic would read as Unix time.
+_ISO_DATE_START = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def _iso_text(value: Any) -> Any:
-    """Only ISO 8601 text, as documented: pydantic would read ``0`` or ``"0"`` as a Unix time."""
-    if not isinstance(value, str | datetime) or (isinstance(value, str) and _NUMBER_TEXT.fullmatch(value)):
+    """Only ISO 8601 text, as documented: pydantic would read ``0`` or ``"1e-9"`` as a Unix time."""
+    if not isinstance(value, str | datetime) or (isinstance(value, str) and not _ISO_DATE_START.match(value)):
         raise ValueError("must be a date-time written in ISO 8601, e.g. 2026-03-01T14:30:00Z")
     return value
 
