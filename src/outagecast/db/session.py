@@ -7,6 +7,8 @@ settings (``Settings.resolved_database_url``) and keep the engine for the proces
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +105,22 @@ def make_engine(
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions bound to ``engine``; objects stay readable after commit (API responses)."""
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def migrated_session_factory(url: str) -> Iterator[sessionmaker[Session]]:
+    """Migrate ``url`` to head, then sessions on a fresh engine, disposed on exit.
+
+    For one job step (a DAG task, a check) that runs in a process of its own.
+    """
+    from outagecast.db.migrate import upgrade_to_head  # Alembic loads only when a job needs it
+
+    upgrade_to_head(url)
+    engine = make_engine(url)
+    try:
+        yield make_session_factory(engine)
+    finally:
+        engine.dispose()
 
 
 def ping(engine: Engine) -> bool:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from outagecast.db.session import migrated_session_factory
 from outagecast.pipelines.locking import job_lock
 from outagecast.settings import Settings
 
@@ -128,7 +129,7 @@ def pending_files(settings: Settings, session_factory: sessionmaker[Session]) ->
 
 def has_new_data(settings: Settings) -> bool:
     """Whether a run would send anything (the DAG's check; migrates the database first)."""
-    with _session_factory(settings) as factory:
+    with migrated_session_factory(settings.resolved_database_url) as factory:
         return bool(pending_files(settings, factory))
 
 
@@ -302,25 +303,6 @@ def _predict_file(
     return result
 
 
-class _session_factory:  # noqa: N801 - used as a context manager like a function
-    """Migrate the database, open an engine; dispose it on exit."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.engine: Any = None
-
-    def __enter__(self) -> sessionmaker[Session]:
-        from outagecast.db.migrate import upgrade_to_head
-        from outagecast.db.session import make_engine, make_session_factory
-
-        upgrade_to_head(self.settings.resolved_database_url)
-        self.engine = make_engine(self.settings.resolved_database_url)
-        return make_session_factory(self.engine)
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.engine.dispose()
-
-
 def predict_new_once(
     settings: Settings,
     *,
@@ -337,7 +319,7 @@ def predict_new_once(
     own_client = client is None
     api = client or ApiClient.from_settings(settings)
     try:
-        with _session_factory(settings) as factory:
+        with migrated_session_factory(settings.resolved_database_url) as factory:
             engine = factory.kw.get("bind")
             settings.data_path.mkdir(parents=True, exist_ok=True)
             with job_lock(JOB_NAME, lock_dir=settings.data_path, engine=engine, timeout=lock_timeout) as held:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from outagecast.db.session import migrated_session_factory
 from outagecast.pipelines.locking import job_lock
 from outagecast.settings import Settings
 
@@ -251,31 +252,13 @@ def run_scheduled(settings: Settings, *, should_stop: Callable[[], bool] | None 
 # ---------------------------------------------------------------- Airflow steps (dags/training_dag.py)
 
 
-class _Db:
-    """Migrated database and a session factory for one DAG task; disposed on exit."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-
-    def __enter__(self) -> sessionmaker[Session]:
-        from outagecast.db.migrate import upgrade_to_head
-        from outagecast.db.session import make_engine, make_session_factory
-
-        upgrade_to_head(self.settings.resolved_database_url)
-        self.engine = make_engine(self.settings.resolved_database_url)
-        return make_session_factory(self.engine)
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.engine.dispose()
-
-
 def dag_load_data(settings: Settings) -> dict[str, Any] | None:
     """Task ``load_data``: archive what a crashed run left, then the new files when there are enough.
 
     Writes the training frame to ``var/retrain/`` and returns its path and the files (XCom), or
     None when fewer than ``MIN_NEW_ROWS_FOR_TRAINING`` new rows arrived (the run short-circuits).
     """
-    with _Db(settings) as factory:
+    with migrated_session_factory(settings.resolved_database_url) as factory:
         _archive(settings, factory, RetrainResult())
         files = new_files(settings, factory)
         counts = {p.name: _count_rows(p) for p in files}
@@ -330,7 +313,11 @@ def dag_save_training_stats(settings: Settings, loaded: dict[str, Any], trained:
     from outagecast.db import repository
 
     folder = settings.folder("good_data")
-    with _Db(settings) as factory, factory() as session, session.begin():
+    with (
+        migrated_session_factory(settings.resolved_database_url) as factory,
+        factory() as session,
+        session.begin(),
+    ):
         known = {r.filename for r in repository.training_inputs(session)}
         rows = [
             {
@@ -371,7 +358,7 @@ def dag_promote(settings: Settings, decision: dict[str, Any]) -> dict[str, Any]:
     """Task ``promote``: ask the API to serve the new champion (best effort), archive the files."""
     outcome = RetrainResult(status="trained", model_version=decision["candidate_version"], promoted=True)
     outcome.reload = _reload_api(settings)
-    with _Db(settings) as factory:
+    with migrated_session_factory(settings.resolved_database_url) as factory:
         _archive(settings, factory, outcome)
     return outcome.as_dict()
 
@@ -382,7 +369,7 @@ def dag_alert(settings: Settings, decision: dict[str, Any]) -> dict[str, Any]:
 
     outcome = RetrainResult(status="trained", model_version=decision["candidate_version"], promoted=False)
     outcome.reason = decision["reason"]
-    with _Db(settings) as factory:
+    with migrated_session_factory(settings.resolved_database_url) as factory:
         sent = alerts.send_alert(
             settings,
             ALERT_KIND,

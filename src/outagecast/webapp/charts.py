@@ -490,49 +490,44 @@ def distribution_overlay_chart(bins: Sequence[Mapping[str, Any]], feature_label:
 def prediction_quantiles_chart(frame: pd.DataFrame, tz_name: str, threshold_hours: float) -> go.Figure:
     """Mean and median predicted hours per bucket, with the 10-90 % band (``frame``: bucket,
     mean, p10, p50, p90)."""
-    fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(
-            x=frame["bucket"],
-            y=frame["p90"],
-            mode="lines",
-            line={"width": 0},
-            name="90th percentile",
-            showlegend=False,
-            hovertemplate="p90 %{y:.2f} h<extra></extra>",
-        )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=frame["bucket"],
-            y=frame["p10"],
-            mode="lines",
-            line={"width": 0},
-            fill="tonexty",
-            fillcolor=BAND_COLOR,
-            name="10–90 % of predictions",
-            hovertemplate="p10 %{y:.2f} h<extra></extra>",
-        )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=frame["bucket"],
-            y=frame["p50"],
-            mode="lines+markers",
-            name="median",
-            line={"color": LINE_COLOR},
-            hovertemplate="median %{y:.2f} h<extra></extra>",
-        )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=frame["bucket"],
-            y=frame["mean"],
-            mode="lines",
-            name="mean",
-            line={"color": LINE_COLOR, "dash": "dash"},
-            hovertemplate="mean %{y:.2f} h<extra></extra>",
-        )
+    x = frame["bucket"]
+    band: dict[str, Any] = {"mode": "lines", "line": {"width": 0}}  # the band's edges draw no line
+    fig = go.Figure(
+        [
+            go.Scatter(
+                x=x,
+                y=frame["p90"],
+                name="90th percentile",
+                showlegend=False,
+                hovertemplate="p90 %{y:.2f} h<extra></extra>",
+                **band,
+            ),
+            go.Scatter(
+                x=x,
+                y=frame["p10"],
+                name="10–90 % of predictions",
+                fill="tonexty",
+                fillcolor=BAND_COLOR,
+                hovertemplate="p10 %{y:.2f} h<extra></extra>",
+                **band,
+            ),
+            go.Scatter(
+                x=x,
+                y=frame["p50"],
+                mode="lines+markers",
+                name="median",
+                line={"color": LINE_COLOR},
+                hovertemplate="median %{y:.2f} h<extra></extra>",
+            ),
+            go.Scatter(
+                x=x,
+                y=frame["mean"],
+                mode="lines",
+                name="mean",
+                line={"color": LINE_COLOR, "dash": "dash"},
+                hovertemplate="mean %{y:.2f} h<extra></extra>",
+            ),
+        ]
     )
     _threshold_line(fig, threshold_hours, vertical=False)
     return _time_layout(fig, x_title=f"Predicted at ({tz_name})", y_title="Predicted hours")
